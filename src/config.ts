@@ -1,0 +1,161 @@
+import { availableParallelism } from 'node:os';
+import { parseArgs } from 'node:util';
+
+/**
+ * Server configuration. Every setting comes from an environment variable with a matching
+ * command-line flag (`--lock-timeout-ms 500` for `LOCK_TIMEOUT_MS`); flags win over the
+ * environment, and every setting has a default that is safe on a developer laptop.
+ */
+export interface Config {
+  port: number;
+  host: string;
+  dataDir: string;
+  workers: number;
+  cacheMaxContexts: number;
+  cacheMaxBytes: number;
+  arenaMaxBytes: number;
+  lockTimeoutMs: number;
+  maxBodyBytes: number;
+  maxQueue: number;
+  logLevel: string;
+  llmProvider: 'builtin' | 'openai';
+  llmBaseUrl: string | undefined;
+  llmApiKey: string | undefined;
+  apiToken: string | undefined;
+  fsync: boolean;
+  compactAfterRecords: number;
+}
+
+interface Setting<K extends keyof Config> {
+  key: K;
+  env: string;
+  parse: (raw: string) => Config[K];
+  fallback: () => Config[K];
+}
+
+const MiB = 1024 * 1024;
+
+function integer(min: number, max = Number.MAX_SAFE_INTEGER) {
+  return (raw: string): number => {
+    const value = Number(raw);
+    if (!Number.isInteger(value) || value < min || value > max) {
+      throw new Error(`expected an integer in [${min}, ${max}], got "${raw}"`);
+    }
+    return value;
+  };
+}
+
+function boolean(raw: string): boolean {
+  if (/^(1|true|yes|on)$/i.test(raw)) return true;
+  if (/^(0|false|no|off)$/i.test(raw)) return false;
+  throw new Error(`expected a boolean, got "${raw}"`);
+}
+
+const text = (raw: string): string => raw;
+const optionalText = (raw: string): string | undefined => (raw === '' ? undefined : raw);
+
+const settings: { [K in keyof Config]: Setting<K> } = {
+  port: { key: 'port', env: 'PORT', parse: integer(0, 65535), fallback: () => 8080 },
+  host: { key: 'host', env: 'HOST', parse: text, fallback: () => '127.0.0.1' },
+  dataDir: { key: 'dataDir', env: 'DATA_DIR', parse: text, fallback: () => './data' },
+  workers: {
+    key: 'workers',
+    env: 'WORKERS',
+    parse: integer(1, 256),
+    fallback: () => availableParallelism(),
+  },
+  cacheMaxContexts: {
+    key: 'cacheMaxContexts',
+    env: 'CACHE_MAX_CONTEXTS',
+    parse: integer(1, 1_000_000),
+    fallback: () => 4096,
+  },
+  cacheMaxBytes: {
+    key: 'cacheMaxBytes',
+    env: 'CACHE_MAX_BYTES',
+    parse: integer(MiB),
+    fallback: () => 512 * MiB,
+  },
+  arenaMaxBytes: {
+    key: 'arenaMaxBytes',
+    env: 'ARENA_MAX_BYTES',
+    parse: integer(16 * MiB, 2 ** 32),
+    fallback: () => 2 ** 32,
+  },
+  lockTimeoutMs: {
+    key: 'lockTimeoutMs',
+    env: 'LOCK_TIMEOUT_MS',
+    parse: integer(1, 600_000),
+    fallback: () => 5000,
+  },
+  maxBodyBytes: {
+    key: 'maxBodyBytes',
+    env: 'MAX_BODY_BYTES',
+    parse: integer(1024, 64 * MiB),
+    fallback: () => MiB,
+  },
+  maxQueue: { key: 'maxQueue', env: 'MAX_QUEUE', parse: integer(1), fallback: () => 4096 },
+  logLevel: { key: 'logLevel', env: 'LOG_LEVEL', parse: text, fallback: () => 'info' },
+  llmProvider: {
+    key: 'llmProvider',
+    env: 'LLM_PROVIDER',
+    parse: (raw) => {
+      if (raw !== 'builtin' && raw !== 'openai') throw new Error(`unknown provider "${raw}"`);
+      return raw;
+    },
+    fallback: () => 'builtin',
+  },
+  llmBaseUrl: {
+    key: 'llmBaseUrl',
+    env: 'LLM_BASE_URL',
+    parse: optionalText,
+    fallback: () => undefined,
+  },
+  llmApiKey: {
+    key: 'llmApiKey',
+    env: 'LLM_API_KEY',
+    parse: optionalText,
+    fallback: () => undefined,
+  },
+  apiToken: { key: 'apiToken', env: 'API_TOKEN', parse: optionalText, fallback: () => undefined },
+  fsync: { key: 'fsync', env: 'FSYNC', parse: boolean, fallback: () => true },
+  compactAfterRecords: {
+    key: 'compactAfterRecords',
+    env: 'COMPACT_AFTER_RECORDS',
+    parse: integer(1),
+    fallback: () => 1000,
+  },
+};
+
+/** `LOCK_TIMEOUT_MS` → `lock-timeout-ms`. */
+function flagName(env: string): string {
+  return env.toLowerCase().replaceAll('_', '-');
+}
+
+export function loadConfig(
+  argv: readonly string[] = process.argv.slice(2),
+  env: NodeJS.ProcessEnv = process.env,
+): Config {
+  const all = Object.values(settings) as Setting<keyof Config>[];
+  const { values } = parseArgs({
+    args: [...argv],
+    options: Object.fromEntries(all.map((s) => [flagName(s.env), { type: 'string' as const }])),
+    strict: true,
+    allowPositionals: false,
+  });
+  const config: Record<string, unknown> = {};
+  for (const setting of all) {
+    const raw = values[flagName(setting.env)] ?? env[setting.env];
+    try {
+      config[setting.key] = raw === undefined ? setting.fallback() : setting.parse(String(raw));
+    } catch (err) {
+      throw new Error(`invalid ${setting.env}: ${(err as Error).message}`);
+    }
+  }
+  return config as unknown as Config;
+}
+
+/** The settings table as (variable, flag) pairs, for `--help` and the README. */
+export function describeSettings(): { env: string; flag: string }[] {
+  return Object.values(settings).map((s) => ({ env: s.env, flag: `--${flagName(s.env)}` }));
+}

@@ -1,0 +1,61 @@
+import { Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { AppError } from '../errors.js';
+import type { AppDeps, AppEnv } from './env.js';
+import { contextRoutes } from './routes/contexts.js';
+import { healthRoutes } from './routes/health.js';
+import { traceId } from './trace.js';
+
+/**
+ * The HTTP front end. It runs on the main thread and never blocks: it validates, resolves
+ * the context's slot and dispatches; workers do the lock-holding work.
+ */
+export function createApp(deps: AppDeps): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+
+  app.use('*', traceId(deps.log));
+
+  app.use(
+    '/v1/*',
+    bodyLimit({
+      maxSize: deps.config.maxBodyBytes,
+      onError: (c) =>
+        c.json(
+          {
+            error: `the request body exceeds ${deps.config.maxBodyBytes} bytes`,
+            code: 'payload_too_large',
+          },
+          413,
+        ),
+    }),
+  );
+
+  const token = deps.config.apiToken;
+  if (token !== undefined) {
+    app.use('/v1/*', async (c, next) => {
+      if (c.req.header('authorization') !== `Bearer ${token}`) {
+        c.header('WWW-Authenticate', 'Bearer');
+        return c.json({ error: 'a valid bearer token is required', code: 'unauthorized' }, 401);
+      }
+      await next();
+    });
+  }
+
+  app.route('/', healthRoutes(deps));
+  app.route('/v1/contexts', contextRoutes(deps));
+
+  app.notFound((c) => c.json({ error: 'no such route', code: 'not_found' }, 404));
+
+  app.onError((err, c) => {
+    if (err instanceof AppError) {
+      for (const [name, value] of Object.entries(err.headers)) c.header(name, value);
+      if (err.status >= 500)
+        c.get('log')?.warn({ code: err.code, err: err.message }, 'request failed');
+      return c.json(err.toBody(), err.status as 400);
+    }
+    c.get('log')?.error({ err }, 'unhandled error');
+    return c.json({ error: 'internal error', code: 'internal_error' }, 500);
+  });
+
+  return app;
+}

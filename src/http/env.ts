@@ -1,0 +1,26 @@
+import type { ResidentSet } from '../cache/resident-set.js';
+import type { SummaryIndex } from '../catalog/summary-index.js';
+import type { Config } from '../config.js';
+import type { Logger } from '../log.js';
+import type { ContextPool } from '../pool/context-pool.js';
+import type { ContextService } from '../service/context-service.js';
+import type { Arena } from '../shm/arena.js';
+
+/** What the routes reach: built once by the server, shared by every request. */
+export interface AppDeps {
+  config: Config;
+  log: Logger;
+  pool: ContextPool;
+  residents: ResidentSet;
+  index: SummaryIndex;
+  contexts: ContextService;
+  arena: Arena;
+}
+
+/** Hono's typed context for this app: per-request variables. */
+export interface AppEnv {
+  Variables: {
+    traceId: string;
+    log: Logger;
+  };
+}

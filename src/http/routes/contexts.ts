@@ -1,0 +1,84 @@
+import { Hono } from 'hono';
+import {
+  parseCreateContext,
+  parseNewMessage,
+  parsePaging,
+  parseUpdateContext,
+  requireBranchName,
+  requireUuid,
+} from '../../model/validate.js';
+import { readJson } from '../body.js';
+import type { AppDeps, AppEnv } from '../env.js';
+import { ifMatchVersion, sendConditional, sendReply } from '../reply.js';
+
+/** `/v1/contexts` and `/v1/contexts/{id}`, including messages and state. */
+export function contextRoutes(deps: AppDeps): Hono<AppEnv> {
+  const { contexts, index } = deps;
+  const app = new Hono<AppEnv>();
+
+  app.post('/', async (c) => {
+    const config = parseCreateContext(await readJson(c));
+    return sendReply(c, await contexts.create(config, c.get('traceId')));
+  });
+
+  app.get('/', (c) => {
+    const { limit, offset } = parsePaging(c.req.query());
+    return c.json({ contexts: index.page(limit, offset), total: index.size, limit, offset });
+  });
+
+  app.get('/:id', async (c) => {
+    const id = requireUuid(c.req.param('id'));
+    return sendConditional(c, await contexts.run(id, c.get('traceId'), { op: 'getContext' }));
+  });
+
+  app.put('/:id', async (c) => {
+    const id = requireUuid(c.req.param('id'));
+    const ifMatch = ifMatchVersion(c);
+    const update = parseUpdateContext(await readJson(c));
+    const reply = await contexts.run(id, c.get('traceId'), {
+      op: 'updateContext',
+      update,
+      ifMatch,
+    });
+    return sendReply(c, reply);
+  });
+
+  app.delete('/:id', async (c) => {
+    const id = requireUuid(c.req.param('id'));
+    const ifMatch = ifMatchVersion(c);
+    return sendReply(c, await contexts.run(id, c.get('traceId'), { op: 'deleteContext', ifMatch }));
+  });
+
+  app.get('/:id/state', async (c) => {
+    const id = requireUuid(c.req.param('id'));
+    return sendConditional(c, await contexts.run(id, c.get('traceId'), { op: 'getState' }));
+  });
+
+  app.get('/:id/messages', async (c) => {
+    const id = requireUuid(c.req.param('id'));
+    const query = c.req.query();
+    const { limit, offset } = parsePaging(query);
+    const branch = query.branch === undefined ? undefined : requireBranchName(query.branch);
+    const reply = await contexts.run(id, c.get('traceId'), {
+      op: 'listMessages',
+      branch,
+      limit,
+      offset,
+    });
+    return sendReply(c, reply);
+  });
+
+  app.post('/:id/messages', async (c) => {
+    const id = requireUuid(c.req.param('id'));
+    const ifMatch = ifMatchVersion(c);
+    const message = parseNewMessage(await readJson(c));
+    const reply = await contexts.run(id, c.get('traceId'), {
+      op: 'appendMessage',
+      message,
+      ifMatch,
+    });
+    return sendReply(c, reply);
+  });
+
+  return app;
+}

@@ -1,0 +1,214 @@
+import { badRequest } from '../errors.js';
+import {
+  type ContentPart,
+  type ContextConfig,
+  ROLES,
+  type Role,
+  type ToolCall,
+  type ToolResult,
+} from './types.js';
+
+/**
+ * Validation of request input. Each parser takes `unknown` (parsed JSON or query values)
+ * and returns a typed value or throws a 400 AppError naming the offending field.
+ */
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const BRANCH_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+export const MAX_PAGE_LIMIT = 1000;
+export const DEFAULT_PAGE_LIMIT = 50;
+
+type Json = Record<string, unknown>;
+
+export function isUuid(value: string): boolean {
+  return UUID.test(value);
+}
+
+export function requireUuid(value: string, what = 'context id'): string {
+  if (!isUuid(value)) throw badRequest(`${what} must be a UUID, got "${value}"`, 'invalid_id');
+  return value.toLowerCase();
+}
+
+export function requireObject(body: unknown, what = 'request body'): Json {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw badRequest(`${what} must be a JSON object`);
+  }
+  return body as Json;
+}
+
+function requireString(obj: Json, field: string, opts: { max?: number } = {}): string {
+  const value = obj[field];
+  if (value === undefined || value === null) throw badRequest(`"${field}" is required`);
+  if (typeof value !== 'string') throw badRequest(`"${field}" must be a string`);
+  if (value.length === 0) throw badRequest(`"${field}" must not be empty`);
+  if (opts.max !== undefined && value.length > opts.max) {
+    throw badRequest(`"${field}" must be at most ${opts.max} characters`);
+  }
+  return value;
+}
+
+function optionalString(obj: Json, field: string): string | null | undefined {
+  const value = obj[field];
+  if (value === undefined) return undefined;
+  if (value === null) return null;
+  if (typeof value !== 'string') throw badRequest(`"${field}" must be a string or null`);
+  return value;
+}
+
+function optionalPlainObject(obj: Json, field: string): Json | undefined {
+  const value = obj[field];
+  if (value === undefined) return undefined;
+  return requireObject(value, `"${field}"`);
+}
+
+export function requireBranchName(value: unknown, field = 'branch'): string {
+  if (typeof value !== 'string' || !BRANCH_NAME.test(value)) {
+    throw badRequest(
+      `"${field}" must be 1-64 characters of letters, digits, ".", "_" or "-", starting with a letter or digit`,
+    );
+  }
+  return value;
+}
+
+export function parseCreateContext(body: unknown): ContextConfig {
+  const obj = requireObject(body);
+  return {
+    model_id: requireString(obj, 'model_id', { max: 256 }),
+    mode: requireString(obj, 'mode', { max: 64 }),
+    parameters: optionalPlainObject(obj, 'parameters') ?? {},
+    system_prompt_id: optionalString(obj, 'system_prompt_id') ?? null,
+  };
+}
+
+export interface ContextUpdate {
+  config: Partial<ContextConfig>;
+  active_branch_name?: string;
+}
+
+/**
+ * `PUT /contexts/{id}`: a partial update of config fields and the active branch. A whole
+ * context DTO is accepted too: its `config` object is read and immutable fields ignored.
+ */
+export function parseUpdateContext(body: unknown): ContextUpdate {
+  const obj = requireObject(body);
+  const source = obj.config === undefined ? obj : requireObject(obj.config, '"config"');
+  const config: Partial<ContextConfig> = {};
+  if (source.model_id !== undefined) config.model_id = requireString(source, 'model_id');
+  if (source.mode !== undefined) config.mode = requireString(source, 'mode');
+  const parameters = optionalPlainObject(source, 'parameters');
+  if (parameters !== undefined) config.parameters = parameters;
+  const promptId = optionalString(source, 'system_prompt_id');
+  if (promptId !== undefined) config.system_prompt_id = promptId;
+  const update: ContextUpdate = { config };
+  if (obj.active_branch_name !== undefined) {
+    update.active_branch_name = requireBranchName(obj.active_branch_name, 'active_branch_name');
+  }
+  return update;
+}
+
+export function parseContent(value: unknown): ContentPart[] {
+  if (typeof value === 'string') return [{ type: 'text', text: value }];
+  if (!Array.isArray(value) || value.length === 0) {
+    throw badRequest('"content" must be a string or a non-empty array of content parts');
+  }
+  return value.map((part, i) => parseContentPart(part, i));
+}
+
+function parseContentPart(part: unknown, index: number): ContentPart {
+  const obj = requireObject(part, `content[${index}]`);
+  if (obj.type === 'text') {
+    if (typeof obj.text !== 'string') throw badRequest(`content[${index}].text must be a string`);
+    return { type: 'text', text: obj.text };
+  }
+  if (obj.type === 'image') {
+    if (typeof obj.url !== 'string' || obj.url.length === 0) {
+      throw badRequest(`content[${index}].url must be a non-empty string`);
+    }
+    const detail = obj.detail;
+    if (detail === undefined) return { type: 'image', url: obj.url };
+    if (detail !== 'auto' && detail !== 'low' && detail !== 'high') {
+      throw badRequest(`content[${index}].detail must be "auto", "low" or "high"`);
+    }
+    return { type: 'image', url: obj.url, detail };
+  }
+  throw badRequest(`content[${index}].type must be "text" or "image"`);
+}
+
+function parseRole(value: unknown): Role {
+  if (value === undefined) throw badRequest('"role" is required');
+  if (typeof value !== 'string' || !(ROLES as readonly string[]).includes(value)) {
+    throw badRequest(`"role" must be one of ${ROLES.join(', ')}`, 'invalid_role');
+  }
+  return value as Role;
+}
+
+function parseToolCalls(value: unknown): ToolCall[] | null {
+  if (value === undefined || value === null) return null;
+  if (!Array.isArray(value)) throw badRequest('"tool_calls" must be an array');
+  return value.map((raw, i) => {
+    const call = requireObject(raw, `tool_calls[${i}]`);
+    const uiHints = call.ui_hints;
+    if (uiHints !== undefined && uiHints !== null) requireObject(uiHints, 'ui_hints');
+    const display = call.display_preference ?? 'Default';
+    if (display !== 'Default' && display !== 'Collapsible' && display !== 'Hidden') {
+      throw badRequest(`tool_calls[${i}].display_preference is not valid`);
+    }
+    return {
+      id: requireString(call, 'id', { max: 128 }),
+      tool_name: requireString(call, 'tool_name', { max: 128 }),
+      arguments: call.arguments ?? {},
+      approval_status: 'Pending',
+      display_preference: display,
+      ui_hints: (uiHints as Record<string, unknown> | undefined) ?? null,
+    };
+  });
+}
+
+function parseToolResult(value: unknown): ToolResult | null {
+  if (value === undefined || value === null) return null;
+  const obj = requireObject(value, '"tool_result"');
+  return { request_id: requireString(obj, 'request_id'), result: obj.result ?? null };
+}
+
+export interface NewMessage {
+  role: Role;
+  content: ContentPart[];
+  branch: string | undefined;
+  tool_calls: ToolCall[] | null;
+  tool_result: ToolResult | null;
+}
+
+export function parseNewMessage(body: unknown): NewMessage {
+  const obj = requireObject(body);
+  const role = parseRole(obj.role);
+  if (obj.content === undefined) throw badRequest('"content" is required');
+  return {
+    role,
+    content: parseContent(obj.content),
+    branch: obj.branch === undefined ? undefined : requireBranchName(obj.branch),
+    tool_calls: role === 'assistant' ? parseToolCalls(obj.tool_calls) : null,
+    tool_result: role === 'tool' ? parseToolResult(obj.tool_result) : null,
+  };
+}
+
+function parseNonNegativeInt(raw: string | undefined, name: string, fallback: number): number {
+  if (raw === undefined) return fallback;
+  if (!/^\d{1,9}$/.test(raw)) {
+    throw badRequest(`"${name}" must be a non-negative integer`, 'invalid_query');
+  }
+  return Number(raw);
+}
+
+export interface Paging {
+  limit: number;
+  offset: number;
+}
+
+export function parsePaging(query: { limit?: string; offset?: string }): Paging {
+  const limit = parseNonNegativeInt(query.limit, 'limit', DEFAULT_PAGE_LIMIT);
+  if (limit < 1 || limit > MAX_PAGE_LIMIT) {
+    throw badRequest(`"limit" must be between 1 and ${MAX_PAGE_LIMIT}`, 'invalid_query');
+  }
+  return { limit, offset: parseNonNegativeInt(query.offset, 'offset', 0) };
+}

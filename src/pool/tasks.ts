@@ -1,0 +1,25 @@
+import type { ContextConfig } from '../model/types.js';
+import type { ContextUpdate, NewMessage } from '../model/validate.js';
+
+/**
+ * What the main thread asks a worker to do. Every task names the slot and the slot
+ * generation the main thread pinned, so a worker never acts on a slot's next occupant.
+ */
+interface SlotTask {
+  slot: number;
+  gen: number;
+  traceId: string;
+}
+
+export type Task =
+  | (SlotTask & { op: 'create'; id: string; config: ContextConfig })
+  | (SlotTask & { op: 'load'; id: string })
+  | (SlotTask & { op: 'evict' })
+  | (SlotTask & { op: 'getContext' })
+  | (SlotTask & { op: 'getState' })
+  | (SlotTask & { op: 'listMessages'; branch: string | undefined; limit: number; offset: number })
+  | (SlotTask & { op: 'appendMessage'; message: NewMessage; ifMatch: number | undefined })
+  | (SlotTask & { op: 'updateContext'; update: ContextUpdate; ifMatch: number | undefined })
+  | (SlotTask & { op: 'deleteContext'; ifMatch: number | undefined });
+
+export type TaskOp = Task['op'];

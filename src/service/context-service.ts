@@ -1,0 +1,58 @@
+import { randomUUID } from 'node:crypto';
+import type { ResidentSet } from '../cache/resident-set.js';
+import type { SummaryIndex } from '../catalog/summary-index.js';
+import { notFound } from '../errors.js';
+import type { ContextConfig } from '../model/types.js';
+import type { ContextPool, Reply } from '../pool/context-pool.js';
+import type { Task } from '../pool/tasks.js';
+
+type SlotFields = 'slot' | 'gen' | 'traceId';
+/** A task without its slot fields, which the service fills in from the lease. */
+export type ContextTask = Task extends infer T
+  ? T extends Task
+    ? Omit<T, SlotFields>
+    : never
+  : never;
+
+/**
+ * The main thread's route to a context: existence from the summary index, a pinned slot
+ * from the resident set, the work on a worker, and the index kept in step with each
+ * committed write. Nothing here blocks.
+ */
+export class ContextService {
+  constructor(
+    private readonly pool: ContextPool,
+    private readonly residents: ResidentSet,
+    private readonly index: SummaryIndex,
+  ) {}
+
+  async create(config: ContextConfig, traceId: string): Promise<Reply> {
+    const id = randomUUID();
+    const reply = await this.residents.create(id, (lease) =>
+      this.pool.run({ op: 'create', id, config, slot: lease.slot, gen: lease.gen, traceId }),
+    );
+    if (reply.head.summary) this.index.put(reply.head.summary);
+    return reply;
+  }
+
+  async run(id: string, traceId: string, task: ContextTask): Promise<Reply> {
+    if (!this.index.has(id)) throw notFound(`context ${id} not found`);
+    const lease = await this.residents.acquire(id);
+    try {
+      const reply = await this.pool.run({
+        ...task,
+        slot: lease.slot,
+        gen: lease.gen,
+        traceId,
+      } as Task);
+      if (reply.head.summary) this.index.put(reply.head.summary);
+      if (reply.head.gone) {
+        this.index.remove(id);
+        this.residents.forget(id);
+      }
+      return reply;
+    } finally {
+      lease.release();
+    }
+  }
+}

@@ -1,0 +1,156 @@
+import { RWLOCK_WORDS, RwLock } from '../sync/rwlock.js';
+import type { Ref } from './arena.js';
+
+/**
+ * The slot table: one fixed-size entry per resident context, in a SharedArrayBuffer that
+ * every thread maps. The main thread decides which context occupies which slot (and pins
+ * slots in use); workers take the slot's lock and read or change the context through it.
+ *
+ * Table header (Int32 words at byte 0): word 0 = slot count; words 1–15 reserved.
+ *
+ * Slot s starts at word `HEADER_WORDS + s * SLOT_WORDS`:
+ *
+ * | word  | name           | meaning                                                    |
+ * |-------|----------------|------------------------------------------------------------|
+ * | 0–3   | LOCK           | the context's reader-writer lock (see sync/rwlock.ts)       |
+ * | 4     | STATUS         | FREE 0, READY 1, POISONED 2                                 |
+ * | 5     | GENERATION     | bumped whenever the slot is vacated; a task names the      |
+ * |       |                | generation it expects, so a stale task cannot touch a new  |
+ * |       |                | occupant                                                   |
+ * | 6     | META_REF       | arena ref of the context's encoded metadata record         |
+ * | 7     | BRANCHES_REF   | arena ref of the branch table (see context-layout.ts)      |
+ * | 8     | VERSION        | committed-write counter, the ETag                          |
+ * | 9     | RESIDENT_UNITS | arena units (8 bytes) held by this context                 |
+ * | 10    | LOG_RECORDS    | storage log records since the last snapshot                |
+ * | 11    | reserved       |                                                            |
+ * | 12–13 | UPDATED_AT     | float64 epoch milliseconds of the last committed write     |
+ * | 14–15 | reserved       |                                                            |
+ *
+ * Words 4–13 are written only under the slot's write lock and read under its read lock,
+ * except STATUS, GENERATION and VERSION, which are also read with Atomics.load by the
+ * main thread as hints (for example to answer If-None-Match without a dispatch).
+ */
+export const SlotStatus = { Free: 0, Ready: 1, Poisoned: 2 } as const;
+export type SlotStatus = (typeof SlotStatus)[keyof typeof SlotStatus];
+
+const HEADER_WORDS = 16;
+const SLOT_WORDS = 16;
+const W_LOCK = 0;
+const W_STATUS = 4;
+const W_GENERATION = 5;
+const W_META_REF = 6;
+const W_BRANCHES_REF = 7;
+const W_VERSION = 8;
+const W_RESIDENT_UNITS = 9;
+const W_LOG_RECORDS = 10;
+const W_UPDATED_AT = 12;
+
+if (RWLOCK_WORDS > W_STATUS) throw new Error('slot layout: lock words overlap STATUS');
+
+export class SlotTable {
+  readonly i32: Int32Array;
+  private readonly f64: Float64Array;
+  readonly count: number;
+  private readonly locks: RwLock[];
+
+  static createBuffer(slots: number): SharedArrayBuffer {
+    const sab = new SharedArrayBuffer((HEADER_WORDS + slots * SLOT_WORDS) * 4);
+    const i32 = new Int32Array(sab);
+    i32[0] = slots;
+    for (let s = 0; s < slots; s++) RwLock.init(i32, HEADER_WORDS + s * SLOT_WORDS + W_LOCK);
+    return sab;
+  }
+
+  constructor(readonly sab: SharedArrayBuffer) {
+    this.i32 = new Int32Array(sab);
+    this.f64 = new Float64Array(sab);
+    this.count = this.i32[0]!;
+    this.locks = Array.from(
+      { length: this.count },
+      (_, s) => new RwLock(this.i32, this.base(s) + W_LOCK),
+    );
+  }
+
+  lock(slot: number): RwLock {
+    const lock = this.locks[slot];
+    if (lock === undefined) throw new RangeError(`no slot ${slot}`);
+    return lock;
+  }
+
+  status(slot: number): SlotStatus {
+    return Atomics.load(this.i32, this.base(slot) + W_STATUS) as SlotStatus;
+  }
+
+  setStatus(slot: number, status: SlotStatus): void {
+    Atomics.store(this.i32, this.base(slot) + W_STATUS, status);
+  }
+
+  generation(slot: number): number {
+    return Atomics.load(this.i32, this.base(slot) + W_GENERATION);
+  }
+
+  /** Vacates the slot: FREE, refs cleared, generation bumped. Call under the write lock. */
+  vacate(slot: number): void {
+    const b = this.base(slot);
+    this.i32[b + W_META_REF] = 0;
+    this.i32[b + W_BRANCHES_REF] = 0;
+    this.i32[b + W_VERSION] = 0;
+    this.i32[b + W_RESIDENT_UNITS] = 0;
+    this.i32[b + W_LOG_RECORDS] = 0;
+    this.f64[(b + W_UPDATED_AT) / 2] = 0;
+    Atomics.add(this.i32, b + W_GENERATION, 1);
+    Atomics.store(this.i32, b + W_STATUS, SlotStatus.Free);
+  }
+
+  metaRef(slot: number): Ref {
+    return this.i32[this.base(slot) + W_META_REF]!;
+  }
+
+  setMetaRef(slot: number, ref: Ref): void {
+    this.i32[this.base(slot) + W_META_REF] = ref;
+  }
+
+  branchesRef(slot: number): Ref {
+    return this.i32[this.base(slot) + W_BRANCHES_REF]!;
+  }
+
+  setBranchesRef(slot: number, ref: Ref): void {
+    this.i32[this.base(slot) + W_BRANCHES_REF] = ref;
+  }
+
+  version(slot: number): number {
+    return Atomics.load(this.i32, this.base(slot) + W_VERSION);
+  }
+
+  setVersion(slot: number, version: number): void {
+    Atomics.store(this.i32, this.base(slot) + W_VERSION, version);
+  }
+
+  residentBytes(slot: number): number {
+    return this.i32[this.base(slot) + W_RESIDENT_UNITS]! * 8;
+  }
+
+  addResidentBytes(slot: number, delta: number): void {
+    this.i32[this.base(slot) + W_RESIDENT_UNITS]! += delta / 8;
+  }
+
+  logRecords(slot: number): number {
+    return this.i32[this.base(slot) + W_LOG_RECORDS]!;
+  }
+
+  setLogRecords(slot: number, records: number): void {
+    this.i32[this.base(slot) + W_LOG_RECORDS] = records;
+  }
+
+  updatedAt(slot: number): number {
+    return this.f64[(this.base(slot) + W_UPDATED_AT) / 2]!;
+  }
+
+  setUpdatedAt(slot: number, epochMs: number): void {
+    this.f64[(this.base(slot) + W_UPDATED_AT) / 2] = epochMs;
+  }
+
+  private base(slot: number): number {
+    return HEADER_WORDS + slot * SLOT_WORDS;
+  }
+}

@@ -1,0 +1,179 @@
+import { pack, unpack } from 'msgpackr';
+import type { ContextMeta } from '../model/types.js';
+import type { Arena, Ref } from '../shm/arena.js';
+import type { SlotTable } from '../shm/slot-table.js';
+import { bytesToUuid, UUID_BYTES, uuidToBytes } from './uuid-bytes.js';
+
+/**
+ * One context as it lives in shared memory, reached through its slot. The caller holds the
+ * slot's lock (read lock for the getters, write lock for everything that changes).
+ *
+ * A context is three kinds of arena blocks:
+ *
+ * - the **meta record**: msgpack of `ContextMeta` (config, state, branch names and
+ *   prompts); replaced whole when it changes, which is rare and O(meta);
+ * - **message records**, one per message, written once: bytes 0–15 the message id (UUID),
+ *   bytes 16… the message DTO as UTF-8 JSON, exactly the bytes a response carries;
+ * - the **branch table**: u32 words `[count, then per branch: arrayRef, length, capacity]`,
+ *   branch i matching `meta.branches[i]`; each branch's array block holds `capacity` u32
+ *   refs of message records, of which the first `length` are the branch's messages, oldest
+ *   first. Branches share records: a fork copies refs, never records.
+ */
+const TABLE_HEADER_WORDS = 1;
+const BRANCH_WORDS = 3;
+const INITIAL_CAPACITY = 8;
+
+export class ContextSlot {
+  constructor(
+    private readonly slots: SlotTable,
+    private readonly arena: Arena,
+    readonly slot: number,
+  ) {}
+
+  // ---- meta ---------------------------------------------------------------------------
+
+  meta(): ContextMeta {
+    // slice() copies into a private buffer: msgpackr's string decoding rejects shared views.
+    return unpack(this.arena.bytes(this.slots.metaRef(this.slot)).slice()) as ContextMeta;
+  }
+
+  setMeta(meta: ContextMeta): void {
+    const old = this.slots.metaRef(this.slot);
+    const ref = this.allocStore(pack(meta));
+    this.slots.setMetaRef(this.slot, ref);
+    if (old !== 0) this.release([old]);
+  }
+
+  // ---- branches -----------------------------------------------------------------------
+
+  /** Creates the branch table with `branches` (arrays of record refs, aligned with meta). */
+  initBranches(branches: readonly (readonly Ref[])[]): void {
+    const table = this.allocBlock((TABLE_HEADER_WORDS + branches.length * BRANCH_WORDS) * 4);
+    const w = this.arena.offset(table) / 4;
+    this.arena.u32[w] = branches.length;
+    branches.forEach((refs, i) => {
+      const capacity = Math.max(INITIAL_CAPACITY, refs.length);
+      const array = this.allocBlock(capacity * 4);
+      this.arena.u32.set(refs, this.arena.offset(array) / 4);
+      const e = w + TABLE_HEADER_WORDS + i * BRANCH_WORDS;
+      this.arena.u32[e] = array;
+      this.arena.u32[e + 1] = refs.length;
+      this.arena.u32[e + 2] = capacity;
+    });
+    this.slots.setBranchesRef(this.slot, table);
+  }
+
+  branchCount(): number {
+    return this.arena.u32[this.tableWord()]!;
+  }
+
+  branchLength(branch: number): number {
+    return this.arena.u32[this.entryWord(branch) + 1]!;
+  }
+
+  /** The record ref at `index` of a branch (0 = oldest). */
+  messageRef(branch: number, index: number): Ref {
+    const array = this.arena.u32[this.entryWord(branch)]!;
+    return this.arena.u32[this.arena.offset(array) / 4 + index]!;
+  }
+
+  /** All record refs of a branch: a copy of its ref array (4 bytes a message). */
+  branchRefs(branch: number): Ref[] {
+    const e = this.entryWord(branch);
+    const start = this.arena.offset(this.arena.u32[e]!) / 4;
+    return Array.from(this.arena.u32.subarray(start, start + this.arena.u32[e + 1]!));
+  }
+
+  /** Appends a record ref to a branch, doubling its array when full: amortised O(1). */
+  pushRef(branch: number, ref: Ref): void {
+    const e = this.entryWord(branch);
+    const length = this.arena.u32[e + 1]!;
+    let capacity = this.arena.u32[e + 2]!;
+    if (length === capacity) {
+      const oldArray = this.arena.u32[e]!;
+      capacity *= 2;
+      const array = this.allocBlock(capacity * 4);
+      const from = this.arena.offset(oldArray) / 4;
+      this.arena.u32.copyWithin(this.arena.offset(array) / 4, from, from + length);
+      this.arena.u32[e] = array;
+      this.arena.u32[e + 2] = capacity;
+      this.release([oldArray]);
+    }
+    const array = this.arena.u32[e]!;
+    this.arena.u32[this.arena.offset(array) / 4 + length] = ref;
+    this.arena.u32[e + 1] = length + 1;
+  }
+
+  // ---- message records ----------------------------------------------------------------
+
+  /** Writes a message record: its id and its DTO JSON bytes. O(message). */
+  writeRecord(id: string, json: Uint8Array): Ref {
+    const ref = this.allocBlock(UUID_BYTES + json.byteLength);
+    const at = this.arena.offset(ref);
+    uuidToBytes(id, this.arena.u8, at);
+    this.arena.u8.set(json, at + UUID_BYTES);
+    return ref;
+  }
+
+  recordId(ref: Ref): string {
+    return bytesToUuid(this.arena.u8, this.arena.offset(ref));
+  }
+
+  /** A view (no copy) of a record's JSON bytes. */
+  recordJson(ref: Ref): Uint8Array {
+    const at = this.arena.offset(ref) + UUID_BYTES;
+    return this.arena.u8.subarray(at, at + this.arena.length(ref) - UUID_BYTES);
+  }
+
+  recordJsonLength(ref: Ref): number {
+    return this.arena.length(ref) - UUID_BYTES;
+  }
+
+  // ---- lifetime -----------------------------------------------------------------------
+
+  /** Frees every block of the context (records shared by branches once). */
+  freeAll(): void {
+    const blocks = new Set<Ref>();
+    const table = this.slots.branchesRef(this.slot);
+    if (table !== 0) {
+      for (let b = 0; b < this.branchCount(); b++) {
+        for (const ref of this.branchRefs(b)) blocks.add(ref);
+        blocks.add(this.arena.u32[this.entryWord(b)]!);
+      }
+      blocks.add(table);
+    }
+    const meta = this.slots.metaRef(this.slot);
+    if (meta !== 0) blocks.add(meta);
+    this.arena.freeAll(blocks);
+    this.slots.addResidentBytes(this.slot, -this.slots.residentBytes(this.slot));
+    this.slots.setBranchesRef(this.slot, 0);
+    this.slots.setMetaRef(this.slot, 0);
+  }
+
+  private allocBlock(bytes: number): Ref {
+    const ref = this.arena.alloc(bytes);
+    this.slots.addResidentBytes(this.slot, this.arena.blockBytes(ref));
+    return ref;
+  }
+
+  private allocStore(data: Uint8Array): Ref {
+    const ref = this.allocBlock(data.byteLength);
+    this.arena.u8.set(data, this.arena.offset(ref));
+    return ref;
+  }
+
+  private release(refs: Ref[]): void {
+    let bytes = 0;
+    for (const ref of refs) bytes += this.arena.blockBytes(ref);
+    this.arena.freeAll(refs);
+    this.slots.addResidentBytes(this.slot, -bytes);
+  }
+
+  private tableWord(): number {
+    return this.arena.offset(this.slots.branchesRef(this.slot)) / 4;
+  }
+
+  private entryWord(branch: number): number {
+    return this.tableWord() + TABLE_HEADER_WORDS + branch * BRANCH_WORDS;
+  }
+}

@@ -1,0 +1,45 @@
+import type { ContextDto, ContextMeta } from '../model/types.js';
+import type { ContextSummary } from '../storage/types.js';
+import type { ContextSlot } from './context-slot.js';
+import { branchIndex } from './ops.js';
+
+/** The committed counters of a context, read from its slot. */
+export interface Stamp {
+  version: number;
+  updatedAt: number;
+}
+
+/** Context DTO from metadata plus branch lengths: O(branches), never O(messages). */
+export function contextDto(ctx: ContextSlot, meta: ContextMeta, stamp: Stamp): ContextDto {
+  const branches = meta.branches.map((b, i) => ({ ...b, message_count: ctx.branchLength(i) }));
+  const active = branches[branchIndex(meta, meta.active_branch_name)];
+  return {
+    id: meta.id,
+    parent_id: meta.parent_id,
+    config: meta.config,
+    current_state: meta.current_state,
+    state_detail: meta.state_detail,
+    active_branch_name: meta.active_branch_name,
+    message_count: active?.message_count ?? 0,
+    branches,
+    version: stamp.version,
+    created_at: meta.created_at,
+    updated_at: new Date(stamp.updatedAt).toISOString(),
+  };
+}
+
+export function summaryOf(meta: ContextMeta, messageCount: number, stamp: Stamp): ContextSummary {
+  return {
+    id: meta.id,
+    config: meta.config,
+    current_state: meta.current_state,
+    active_branch_name: meta.active_branch_name,
+    message_count: messageCount,
+    updated_at: new Date(stamp.updatedAt).toISOString(),
+    version: stamp.version,
+  };
+}
+
+export function etagOf(version: number): string {
+  return `"${version}"`;
+}
