@@ -1,0 +1,56 @@
+/**
+ * Storage provider contract (DESIGN.md §4 Storage). Payloads are opaque to storage: the
+ * caller hands over msgpack-able values and gets them back on load.
+ */
+
+/** Small, always-readable description of a context, kept next to every snapshot and op. */
+export interface ContextSummary {
+  id: string;
+  config: unknown;
+  current_state: string;
+  active_branch_name: string;
+  message_count: number;
+  updated_at: string;
+  version: number;
+}
+
+/** One logged operation, as appended. */
+export interface LoggedOp {
+  version: number;
+  op: unknown;
+}
+
+export interface LoadedContext {
+  snapshot: unknown;
+  /** Version the snapshot was written at (the `summary.version` given to create/compact). */
+  snapshotVersion: number;
+  /** Log operations newer than the snapshot, in append order. */
+  ops: LoggedOp[];
+  /** Summary of the newest op, or of the snapshot when no newer op exists. */
+  summary: ContextSummary;
+  /** Bytes of valid log on disk (after dropping a torn tail). */
+  logBytes: number;
+  /** Valid frames in the log, including any already covered by the snapshot. */
+  logRecords: number;
+}
+
+/**
+ * Synchronous per-context store. Every mutating call is durable when it returns. Callers
+ * serialise calls per context (they hold the context's write lock); `listSummaries` and
+ * `exists` may run concurrently with anything.
+ */
+export interface ContextStorage {
+  /** Creates a context; throws StorageConflictError if it already exists. */
+  create(id: string, snapshot: unknown, summary: ContextSummary): void;
+  /** Appends one op; returns the bytes written. O(op), independent of the context's size. */
+  append(id: string, version: number, op: unknown, summary: ContextSummary): number;
+  /** Replaces the snapshot (its version = summary.version) and empties the log. */
+  compact(id: string, snapshot: unknown, summary: ContextSummary): void;
+  /** Returns null when the context does not exist. */
+  load(id: string): LoadedContext | null;
+  /** Returns false when the context did not exist. */
+  delete(id: string): boolean;
+  /** Summaries of all contexts; never throws because of one bad context. */
+  listSummaries(): ContextSummary[];
+  exists(id: string): boolean;
+}
