@@ -16,9 +16,18 @@ export interface StoreOptions {
   lockTimeoutMs: number;
   /** Log records after which a write folds the log into a new snapshot. */
   compactAfterRecords: number;
+  /** Told of every failure that is the server's fault (5xx), with the request's trace id. */
+  onError?: (traceId: string, err: unknown, mapped: AppError) => void;
 }
 
 const encoder = new TextEncoder();
+
+/** Which slot a task is for, at which generation, on behalf of which request. */
+export interface SlotRef {
+  slot: number;
+  gen: number;
+  traceId: string;
+}
 
 /**
  * The context operations a worker runs against shared memory and storage. Each one takes
@@ -36,8 +45,8 @@ export class ContextStore {
 
   // ---- lifecycle of a slot ------------------------------------------------------------
 
-  create(slot: number, gen: number, id: string, config: ContextConfig): ArrayBuffer {
-    return this.withWrite(slot, gen, SlotStatus.Free, (ctx) => {
+  create(at: SlotRef, id: string, config: ContextConfig): ArrayBuffer {
+    return this.withWrite(at, SlotStatus.Free, (ctx) => {
       const now = Date.now();
       const meta: ContextMeta = {
         id,
@@ -58,9 +67,9 @@ export class ContextStore {
         ctx.freeAll();
         throw err;
       }
-      this.commitStamp(slot, stamp);
-      this.slots.setLogRecords(slot, 0);
-      this.slots.setStatus(slot, SlotStatus.Ready);
+      this.commitStamp(at.slot, stamp);
+      this.slots.setLogRecords(at.slot, 0);
+      this.slots.setStatus(at.slot, SlotStatus.Ready);
       const dto = contextDto(ctx, meta, stamp);
       return () =>
         jsonFrame(
@@ -76,8 +85,8 @@ export class ContextStore {
   }
 
   /** Loads a context from storage into a free slot: snapshot, then the log's ops. */
-  load(slot: number, gen: number, id: string): ArrayBuffer {
-    return this.withWrite(slot, gen, SlotStatus.Free, (ctx) => {
+  load(at: SlotRef, id: string): ArrayBuffer {
+    return this.withWrite(at, SlotStatus.Free, (ctx) => {
       const loaded = this.storage.load(id);
       if (loaded === null) return () => jsonFrame({ status: 404, gone: true }, undefined);
       const snapshot = loaded.snapshot as ContextSnapshot;
@@ -89,40 +98,40 @@ export class ContextStore {
           meta = applyOp(ctx, meta, op as ContextOp);
           stamp = { version, updatedAt: (op as ContextOp).at };
         }
-        this.commitStamp(slot, stamp);
+        this.commitStamp(at.slot, stamp);
       } catch (err) {
         ctx.freeAll();
         throw err;
       }
-      this.slots.setLogRecords(slot, loaded.logRecords);
-      this.slots.setStatus(slot, SlotStatus.Ready);
-      const bytes = this.slots.residentBytes(slot);
+      this.slots.setLogRecords(at.slot, loaded.logRecords);
+      this.slots.setStatus(at.slot, SlotStatus.Ready);
+      const bytes = this.slots.residentBytes(at.slot);
       return () => jsonFrame({ status: 200 }, { residentBytes: bytes });
     });
   }
 
   /** Drops a context from memory (it is durable in storage already). */
-  evict(slot: number, gen: number): ArrayBuffer {
-    return this.withWrite(slot, gen, SlotStatus.Ready, (ctx) => {
+  evict(at: SlotRef): ArrayBuffer {
+    return this.withWrite(at, SlotStatus.Ready, (ctx) => {
       ctx.freeAll();
-      this.slots.vacate(slot);
+      this.slots.vacate(at.slot);
       return () => jsonFrame({ status: 200 }, undefined);
     });
   }
 
   // ---- reads ----------------------------------------------------------------------------
 
-  getContext(slot: number, gen: number): ArrayBuffer {
-    return this.withRead(slot, gen, (ctx) => {
-      const stamp = this.stampOf(slot);
+  getContext(at: SlotRef): ArrayBuffer {
+    return this.withRead(at, (ctx) => {
+      const stamp = this.stampOf(at.slot);
       const dto = contextDto(ctx, ctx.meta(), stamp);
       return () => jsonFrame({ status: 200, etag: etagOf(stamp.version) }, dto);
     });
   }
 
-  getState(slot: number, gen: number): ArrayBuffer {
-    return this.withRead(slot, gen, (ctx) => {
-      const stamp = this.stampOf(slot);
+  getState(at: SlotRef): ArrayBuffer {
+    return this.withRead(at, (ctx) => {
+      const stamp = this.stampOf(at.slot);
       const dto = contextDto(ctx, ctx.meta(), stamp);
       return () =>
         jsonFrame(
@@ -137,13 +146,12 @@ export class ContextStore {
    * frame, under the read lock: O(page) bytes touched, nothing decoded, nothing re-encoded.
    */
   listMessages(
-    slot: number,
-    gen: number,
+    at: SlotRef,
     branchName: string | undefined,
     limit: number,
     offset: number,
   ): ArrayBuffer {
-    return this.withRead(slot, gen, (ctx) => {
+    return this.withRead(at, (ctx) => {
       const meta = ctx.meta();
       const name = branchName ?? meta.active_branch_name;
       const branch = branchIndex(meta, name);
@@ -172,14 +180,9 @@ export class ContextStore {
 
   // ---- writes ---------------------------------------------------------------------------
 
-  appendMessage(
-    slot: number,
-    gen: number,
-    message: NewMessage,
-    ifMatch: number | undefined,
-  ): ArrayBuffer {
-    return this.withWrite(slot, gen, SlotStatus.Ready, (ctx) => {
-      this.checkIfMatch(slot, ifMatch);
+  appendMessage(at: SlotRef, message: NewMessage, ifMatch: number | undefined): ArrayBuffer {
+    return this.withWrite(at, SlotStatus.Ready, (ctx) => {
+      this.checkIfMatch(at.slot, ifMatch);
       const meta = ctx.meta();
       const name = message.branch ?? meta.active_branch_name;
       const branch = branchIndex(meta, name);
@@ -214,14 +217,9 @@ export class ContextStore {
     });
   }
 
-  updateContext(
-    slot: number,
-    gen: number,
-    update: ContextUpdate,
-    ifMatch: number | undefined,
-  ): ArrayBuffer {
-    return this.withWrite(slot, gen, SlotStatus.Ready, (ctx) => {
-      this.checkIfMatch(slot, ifMatch);
+  updateContext(at: SlotRef, update: ContextUpdate, ifMatch: number | undefined): ArrayBuffer {
+    return this.withWrite(at, SlotStatus.Ready, (ctx) => {
+      this.checkIfMatch(at.slot, ifMatch);
       const meta = ctx.meta();
       const next: ContextMeta = { ...meta, config: { ...meta.config, ...update.config } };
       if (update.active_branch_name !== undefined) {
@@ -238,12 +236,12 @@ export class ContextStore {
     });
   }
 
-  deleteContext(slot: number, gen: number, ifMatch: number | undefined): ArrayBuffer {
-    return this.withWrite(slot, gen, SlotStatus.Ready, (ctx) => {
-      this.checkIfMatch(slot, ifMatch);
+  deleteContext(at: SlotRef, ifMatch: number | undefined): ArrayBuffer {
+    return this.withWrite(at, SlotStatus.Ready, (ctx) => {
+      this.checkIfMatch(at.slot, ifMatch);
       this.storage.delete(ctx.meta().id);
       ctx.freeAll();
-      this.slots.vacate(slot);
+      this.slots.vacate(at.slot);
       return () => jsonFrame({ status: 204, gone: true }, undefined);
     });
   }
@@ -304,23 +302,19 @@ export class ContextStore {
    * Runs `work` under the read lock; `work` returns a thunk that builds the reply after the
    * lock is released (so serialisation never happens under the lock).
    */
-  private withRead(
-    slot: number,
-    gen: number,
-    work: (ctx: ContextSlot) => () => ArrayBuffer,
-  ): ArrayBuffer {
-    const lock = this.slots.lock(slot);
+  private withRead(at: SlotRef, work: (ctx: ContextSlot) => () => ArrayBuffer): ArrayBuffer {
+    const lock = this.slots.lock(at.slot);
     let reply: () => ArrayBuffer;
     try {
       lock.readLock(this.options.lockTimeoutMs);
     } catch (err) {
-      return errorFrame(toAppError(err));
+      return this.fail(at, err);
     }
     try {
-      this.checkSlot(slot, gen, SlotStatus.Ready);
-      reply = work(new ContextSlot(this.slots, this.arena, slot));
+      this.checkSlot(at.slot, at.gen, SlotStatus.Ready);
+      reply = work(new ContextSlot(this.slots, this.arena, at.slot));
     } catch (err) {
-      return errorFrame(toAppError(err));
+      return this.fail(at, err);
     } finally {
       lock.readUnlock();
     }
@@ -328,27 +322,33 @@ export class ContextStore {
   }
 
   private withWrite(
-    slot: number,
-    gen: number,
+    at: SlotRef,
     expected: SlotStatus,
     work: (ctx: ContextSlot) => () => ArrayBuffer,
   ): ArrayBuffer {
-    const lock = this.slots.lock(slot);
+    const lock = this.slots.lock(at.slot);
     let reply: () => ArrayBuffer;
     try {
       lock.writeLock(this.options.lockTimeoutMs);
     } catch (err) {
-      return errorFrame(toAppError(err));
+      return this.fail(at, err);
     }
     try {
-      this.checkSlot(slot, gen, expected);
-      reply = work(new ContextSlot(this.slots, this.arena, slot));
+      this.checkSlot(at.slot, at.gen, expected);
+      reply = work(new ContextSlot(this.slots, this.arena, at.slot));
     } catch (err) {
-      return errorFrame(toAppError(err));
+      return this.fail(at, err);
     } finally {
       lock.writeUnlock();
     }
     return reply();
+  }
+
+  /** An error reply; failures that are the server's fault are reported with the trace id. */
+  private fail(at: SlotRef, err: unknown): ArrayBuffer {
+    const mapped = toAppError(err);
+    if (mapped.status >= 500) this.options.onError?.(at.traceId, err, mapped);
+    return errorFrame(mapped);
   }
 }
 
