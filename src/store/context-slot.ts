@@ -3,6 +3,7 @@ import type { ContextMeta } from '../model/types.js';
 import type { Arena, Ref } from '../shm/arena.js';
 import type { SlotTable } from '../shm/slot-table.js';
 import { bytesToUuid, UUID_BYTES, uuidToBytes } from './uuid-bytes.js';
+import { workMeter } from './work-meter.js';
 
 /**
  * One context as it lives in shared memory, reached through its slot. The caller holds the
@@ -33,6 +34,7 @@ export class ContextSlot {
   // ---- meta ---------------------------------------------------------------------------
 
   meta(): ContextMeta {
+    workMeter.metaReads++;
     // slice() copies into a private buffer: msgpackr's string decoding rejects shared views.
     return unpack(this.arena.bytes(this.slots.metaRef(this.slot)).slice()) as ContextMeta;
   }
@@ -73,6 +75,7 @@ export class ContextSlot {
 
   /** The record ref at `index` of a branch (0 = oldest). */
   messageRef(branch: number, index: number): Ref {
+    workMeter.refsRead++;
     const array = this.arena.u32[this.entryWord(branch)]!;
     return this.arena.u32[this.arena.offset(array) / 4 + index]!;
   }
@@ -81,7 +84,9 @@ export class ContextSlot {
   branchRefs(branch: number): Ref[] {
     const e = this.entryWord(branch);
     const start = this.arena.offset(this.arena.u32[e]!) / 4;
-    return Array.from(this.arena.u32.subarray(start, start + this.arena.u32[e + 1]!));
+    const length = this.arena.u32[e + 1]!;
+    workMeter.refsRead += length;
+    return Array.from(this.arena.u32.subarray(start, start + length));
   }
 
   /** Appends a record ref to a branch, doubling its array when full: amortised O(1). */
@@ -112,6 +117,8 @@ export class ContextSlot {
     const at = this.arena.offset(ref);
     uuidToBytes(id, this.arena.u8, at);
     this.arena.u8.set(json, at + UUID_BYTES);
+    workMeter.recordsWritten++;
+    workMeter.recordBytesWritten += UUID_BYTES + json.byteLength;
     return ref;
   }
 
@@ -119,10 +126,13 @@ export class ContextSlot {
     return bytesToUuid(this.arena.u8, this.arena.offset(ref));
   }
 
-  /** A view (no copy) of a record's JSON bytes. */
+  /** A view (no copy) of a record's JSON bytes, counted as read: the caller copies it. */
   recordJson(ref: Ref): Uint8Array {
     const at = this.arena.offset(ref) + UUID_BYTES;
-    return this.arena.u8.subarray(at, at + this.arena.length(ref) - UUID_BYTES);
+    const length = this.arena.length(ref) - UUID_BYTES;
+    workMeter.recordsRead++;
+    workMeter.recordBytesRead += length;
+    return this.arena.u8.subarray(at, at + length);
   }
 
   recordJsonLength(ref: Ref): number {
