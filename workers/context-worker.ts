@@ -1,14 +1,12 @@
 import { threadId } from 'node:worker_threads';
 import { move, workerData } from 'piscina';
-import { AppError } from '../src/errors.js';
 import { createLogger } from '../src/log.js';
-import { errorFrame } from '../src/pool/frame.js';
 import type { Task } from '../src/pool/tasks.js';
 import type { WorkerInit } from '../src/pool/worker-init.js';
 import { Arena } from '../src/shm/arena.js';
 import { SlotTable } from '../src/shm/slot-table.js';
 import { FileStorage } from '../src/storage/file-storage.js';
-import { ContextStore, toAppError } from '../src/store/context-store.js';
+import { TaskDispatcher } from '../src/store/dispatch.js';
 
 /**
  * Worker entry point: every context route's lock-holding work runs here. The shared
@@ -17,7 +15,7 @@ import { ContextStore, toAppError } from '../src/store/context-store.js';
  */
 const init = workerData as WorkerInit;
 const log = createLogger(init.logLevel, { thread: threadId });
-const store = new ContextStore(
+const dispatcher = new TaskDispatcher(
   new SlotTable(init.slotTable),
   new Arena(init.arena, init.lockTimeoutMs),
   new FileStorage({
@@ -33,39 +31,6 @@ const store = new ContextStore(
   },
 );
 
-function run(task: Task): ArrayBuffer {
-  switch (task.op) {
-    case 'create':
-      return store.create(task, task.id, task.config);
-    case 'load':
-      return store.load(task, task.id);
-    case 'evict':
-      return store.evict(task);
-    case 'getContext':
-      return store.getContext(task);
-    case 'getState':
-      return store.getState(task);
-    case 'listMessages':
-      return store.listMessages(task, task.branch, task.limit, task.offset);
-    case 'appendMessage':
-      return store.appendMessage(task, task.message, task.ifMatch);
-    case 'updateContext':
-      return store.updateContext(task, task.update, task.ifMatch);
-    case 'deleteContext':
-      return store.deleteContext(task, task.ifMatch);
-    default:
-      return errorFrame(new AppError(500, 'internal_error', 'unknown task'));
-  }
-}
-
 export default function handle(task: Task): ArrayBuffer {
-  let frame: ArrayBuffer;
-  try {
-    frame = run(task);
-  } catch (err) {
-    const mapped = toAppError(err);
-    log.error({ traceId: task.traceId, err, code: mapped.code }, 'task failed');
-    frame = errorFrame(mapped);
-  }
-  return move(frame) as ArrayBuffer;
+  return move(dispatcher.run(task)) as ArrayBuffer;
 }

@@ -2,7 +2,7 @@ import { pack, unpack } from 'msgpackr';
 import type { ContextMeta } from '../model/types.js';
 import type { Arena, Ref } from '../shm/arena.js';
 import type { SlotTable } from '../shm/slot-table.js';
-import { bytesToUuid, UUID_BYTES, uuidToBytes } from './uuid-bytes.js';
+import { bytesToUuid, UUID_BYTES, uuidBytesEqual, uuidToBytes } from './uuid-bytes.js';
 import { workMeter } from './work-meter.js';
 
 /**
@@ -50,19 +50,7 @@ export class ContextSlot {
 
   /** Creates the branch table with `branches` (arrays of record refs, aligned with meta). */
   initBranches(branches: readonly (readonly Ref[])[]): void {
-    const table = this.allocBlock((TABLE_HEADER_WORDS + branches.length * BRANCH_WORDS) * 4);
-    const w = this.arena.offset(table) / 4;
-    this.arena.u32[w] = branches.length;
-    branches.forEach((refs, i) => {
-      const capacity = Math.max(INITIAL_CAPACITY, refs.length);
-      const array = this.allocBlock(capacity * 4);
-      this.arena.u32.set(refs, this.arena.offset(array) / 4);
-      const e = w + TABLE_HEADER_WORDS + i * BRANCH_WORDS;
-      this.arena.u32[e] = array;
-      this.arena.u32[e + 1] = refs.length;
-      this.arena.u32[e + 2] = capacity;
-    });
-    this.slots.setBranchesRef(this.slot, table);
+    this.writeTable(branches.map((refs) => this.newArray(refs)));
   }
 
   branchCount(): number {
@@ -109,6 +97,78 @@ export class ContextSlot {
     this.arena.u32[e + 1] = length + 1;
   }
 
+  /** Adds a branch whose array holds `refs` (a fork: refs are copied, records are not). */
+  addBranch(refs: readonly Ref[]): void {
+    const entries = this.tableEntries();
+    entries.push(this.newArray(refs));
+    this.writeTable(entries);
+  }
+
+  /**
+   * Removes a branch, freeing its array and the records no other branch references.
+   * O(context) in refs (4 bytes a message), which a branch delete may cost.
+   */
+  removeBranch(branch: number): void {
+    const kept = new Set<Ref>();
+    for (let b = 0; b < this.branchCount(); b++) {
+      if (b !== branch) for (const ref of this.branchRefs(b)) kept.add(ref);
+    }
+    const orphans = this.branchRefs(branch).filter((ref) => !kept.has(ref));
+    const entries = this.tableEntries();
+    const [removed] = entries.splice(branch, 1);
+    this.writeTable(entries);
+    this.release([removed!.array, ...new Set(orphans)]);
+  }
+
+  /** Points every reference to `oldRef` at `newRef` and frees the old record. */
+  replaceRecord(oldRef: Ref, newRef: Ref): void {
+    for (let b = 0; b < this.branchCount(); b++) {
+      const e = this.entryWord(b);
+      const start = this.arena.offset(this.arena.u32[e]!) / 4;
+      const length = this.arena.u32[e + 1]!;
+      for (let i = start; i < start + length; i++) {
+        if (this.arena.u32[i] === oldRef) this.arena.u32[i] = newRef;
+      }
+    }
+    this.release([oldRef]);
+  }
+
+  private tableEntries(): { array: Ref; length: number; capacity: number }[] {
+    const entries = [];
+    for (let b = 0; b < this.branchCount(); b++) {
+      const e = this.entryWord(b);
+      entries.push({
+        array: this.arena.u32[e]!,
+        length: this.arena.u32[e + 1]!,
+        capacity: this.arena.u32[e + 2]!,
+      });
+    }
+    return entries;
+  }
+
+  private newArray(refs: readonly Ref[]): { array: Ref; length: number; capacity: number } {
+    const capacity = Math.max(INITIAL_CAPACITY, refs.length);
+    const array = this.allocBlock(capacity * 4);
+    this.arena.u32.set(refs, this.arena.offset(array) / 4);
+    return { array, length: refs.length, capacity };
+  }
+
+  /** Writes a new branch table with `entries` and frees the old one. */
+  private writeTable(entries: readonly { array: Ref; length: number; capacity: number }[]): void {
+    const old = this.slots.branchesRef(this.slot);
+    const table = this.allocBlock((TABLE_HEADER_WORDS + entries.length * BRANCH_WORDS) * 4);
+    const w = this.arena.offset(table) / 4;
+    this.arena.u32[w] = entries.length;
+    entries.forEach((entry, i) => {
+      const e = w + TABLE_HEADER_WORDS + i * BRANCH_WORDS;
+      this.arena.u32[e] = entry.array;
+      this.arena.u32[e + 1] = entry.length;
+      this.arena.u32[e + 2] = entry.capacity;
+    });
+    this.slots.setBranchesRef(this.slot, table);
+    if (old !== 0) this.release([old]);
+  }
+
   // ---- message records ----------------------------------------------------------------
 
   /** Writes a message record: its id and its DTO JSON bytes. O(message). */
@@ -120,6 +180,26 @@ export class ContextSlot {
     workMeter.recordsWritten++;
     workMeter.recordBytesWritten += UUID_BYTES + json.byteLength;
     return ref;
+  }
+
+  /** The record of message `id`, searching every branch: O(context) in refs. */
+  findRecord(id: string): Ref | undefined {
+    const wanted = uuidToBytes(id);
+    for (let b = 0; b < this.branchCount(); b++) {
+      for (const ref of this.branchRefs(b)) {
+        if (uuidBytesEqual(this.arena.u8, this.arena.offset(ref), wanted, 0)) return ref;
+      }
+    }
+    return undefined;
+  }
+
+  /** Index of message `id` in a branch, or -1. */
+  indexInBranch(branch: number, id: string): number {
+    const wanted = uuidToBytes(id);
+    const refs = this.branchRefs(branch);
+    return refs.findIndex((ref) =>
+      uuidBytesEqual(this.arena.u8, this.arena.offset(ref), wanted, 0),
+    );
   }
 
   recordId(ref: Ref): string {

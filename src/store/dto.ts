@@ -28,7 +28,21 @@ export function contextDto(ctx: ContextSlot, meta: ContextMeta, stamp: Stamp): C
   };
 }
 
-export function summaryOf(meta: ContextMeta, messageCount: number, stamp: Stamp): ContextSummary {
+/**
+ * The summary kept by storage and the main thread's index. Besides the listing fields it
+ * names the system prompts the context uses, so a prompt delete can tell whether the
+ * prompt is in use without loading any context.
+ */
+export type IndexedSummary = ContextSummary & { prompt_ids: string[] };
+
+export function promptIdsOf(meta: ContextMeta): string[] {
+  const ids = new Set<string>();
+  if (meta.config.system_prompt_id !== null) ids.add(meta.config.system_prompt_id);
+  for (const b of meta.branches) if (b.system_prompt !== null) ids.add(b.system_prompt.id);
+  return [...ids];
+}
+
+export function summaryOf(meta: ContextMeta, messageCount: number, stamp: Stamp): IndexedSummary {
   return {
     id: meta.id,
     config: meta.config,
@@ -37,6 +51,7 @@ export function summaryOf(meta: ContextMeta, messageCount: number, stamp: Stamp)
     message_count: messageCount,
     updated_at: new Date(stamp.updatedAt).toISOString(),
     version: stamp.version,
+    prompt_ids: promptIdsOf(meta),
   };
 }
 

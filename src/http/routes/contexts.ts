@@ -13,29 +13,37 @@ import { ifMatchVersion, sendConditional, sendReply } from '../reply.js';
 
 /** `/v1/contexts` and `/v1/contexts/{id}`, including messages and state. */
 export function contextRoutes(deps: AppDeps): Hono<AppEnv> {
-  const { contexts, index } = deps;
+  const { contexts: service, index } = deps;
   const app = new Hono<AppEnv>();
 
   app.post('/', async (c) => {
     const config = parseCreateContext(await readJson(c));
-    return sendReply(c, await contexts.create(config, c.get('traceId')));
+    return sendReply(c, await service.create(config, c.get('traceId')));
   });
 
   app.get('/', (c) => {
     const { limit, offset } = parsePaging(c.req.query());
-    return c.json({ contexts: index.page(limit, offset), total: index.size, limit, offset });
+    const contexts = index.page(limit, offset).map((s) => ({
+      id: s.id,
+      config: s.config,
+      current_state: s.current_state,
+      active_branch_name: s.active_branch_name,
+      message_count: s.message_count,
+      updated_at: s.updated_at,
+    }));
+    return c.json({ contexts, total: index.size, limit, offset });
   });
 
   app.get('/:id', async (c) => {
     const id = requireUuid(c.req.param('id'));
-    return sendConditional(c, await contexts.run(id, c.get('traceId'), { op: 'getContext' }));
+    return sendConditional(c, await service.run(id, c.get('traceId'), { op: 'getContext' }));
   });
 
   app.put('/:id', async (c) => {
     const id = requireUuid(c.req.param('id'));
     const ifMatch = ifMatchVersion(c);
     const update = parseUpdateContext(await readJson(c));
-    const reply = await contexts.run(id, c.get('traceId'), {
+    const reply = await service.run(id, c.get('traceId'), {
       op: 'updateContext',
       update,
       ifMatch,
@@ -46,12 +54,12 @@ export function contextRoutes(deps: AppDeps): Hono<AppEnv> {
   app.delete('/:id', async (c) => {
     const id = requireUuid(c.req.param('id'));
     const ifMatch = ifMatchVersion(c);
-    return sendReply(c, await contexts.run(id, c.get('traceId'), { op: 'deleteContext', ifMatch }));
+    return sendReply(c, await service.run(id, c.get('traceId'), { op: 'deleteContext', ifMatch }));
   });
 
   app.get('/:id/state', async (c) => {
     const id = requireUuid(c.req.param('id'));
-    return sendConditional(c, await contexts.run(id, c.get('traceId'), { op: 'getState' }));
+    return sendConditional(c, await service.run(id, c.get('traceId'), { op: 'getState' }));
   });
 
   app.get('/:id/messages', async (c) => {
@@ -59,7 +67,7 @@ export function contextRoutes(deps: AppDeps): Hono<AppEnv> {
     const query = c.req.query();
     const { limit, offset } = parsePaging(query);
     const branch = query.branch === undefined ? undefined : requireBranchName(query.branch);
-    const reply = await contexts.run(id, c.get('traceId'), {
+    const reply = await service.run(id, c.get('traceId'), {
       op: 'listMessages',
       branch,
       limit,
@@ -72,7 +80,7 @@ export function contextRoutes(deps: AppDeps): Hono<AppEnv> {
     const id = requireUuid(c.req.param('id'));
     const ifMatch = ifMatchVersion(c);
     const message = parseNewMessage(await readJson(c));
-    const reply = await contexts.run(id, c.get('traceId'), {
+    const reply = await service.run(id, c.get('traceId'), {
       op: 'appendMessage',
       message,
       ifMatch,

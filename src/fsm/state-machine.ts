@@ -1,0 +1,111 @@
+import type { ContextStateName, StateDetail } from '../model/types.js';
+
+/**
+ * The lifecycle state machine of DESIGN §5, as a pure function: `transition(state, event)`
+ * returns the next state, or the same state for any pair the table does not list.
+ *
+ * | From                                           | Event                          | To                               |
+ * |------------------------------------------------|--------------------------------|----------------------------------|
+ * | Idle                                           | UserMessageSent                | ProcessingUserMessage            |
+ * | ProcessingUserMessage                          | LLMRequestInitiated            | AwaitingLLMResponse              |
+ * | AwaitingLLMResponse                            | LLMStreamStarted               | StreamingLLMResponse             |
+ * | AwaitingLLMResponse                            | LLMFullResponseReceived        | ProcessingLLMResponse            |
+ * | StreamingLLMResponse                           | LLMStreamChunkReceived         | StreamingLLMResponse             |
+ * | StreamingLLMResponse                           | LLMStreamEnded                 | ProcessingLLMResponse            |
+ * | ProcessingLLMResponse                          | LLMResponseProcessed(calls)    | AwaitingToolApproval             |
+ * | ProcessingLLMResponse                          | LLMResponseProcessed(none)     | Idle                             |
+ * | AwaitingToolApproval                           | ToolCallsApproved              | ExecutingTools                   |
+ * | AwaitingToolApproval                           | ToolCallsDenied                | GeneratingResponse               |
+ * | ExecutingTools                                 | ToolExecutionCompleted         | ProcessingToolResults            |
+ * | ProcessingToolResults                          | LLMRequestInitiated            | GeneratingResponse               |
+ * | GeneratingResponse                             | LLMRequestInitiated            | AwaitingLLMResponse              |
+ * | AwaitingLLM…, StreamingLLM…, ExecutingTools    | ToolExecutionFailed(error, n)  | TransientFailure{error, n}       |
+ * | AwaitingLLM…, StreamingLLM…, ExecutingTools    | FatalError(error)              | Failed{error}                    |
+ * | TransientFailure(n < 3)                        | Retry                          | AwaitingLLMResponse              |
+ * | TransientFailure(n ≥ 3)                        | Retry                          | Failed("Max retries exceeded…")  |
+ *
+ * `n` counts the retries already made, so a request is tried at most 1 + 3 times.
+ */
+export interface ContextState {
+  name: ContextStateName;
+  detail: StateDetail | null;
+}
+
+export type FsmEvent =
+  | { type: 'UserMessageSent' }
+  | { type: 'LLMRequestInitiated' }
+  | { type: 'LLMStreamStarted' }
+  | { type: 'LLMFullResponseReceived' }
+  | { type: 'LLMStreamChunkReceived' }
+  | { type: 'LLMStreamEnded' }
+  | { type: 'LLMResponseProcessed'; hasToolCalls: boolean }
+  | { type: 'ToolCallsApproved' }
+  | { type: 'ToolCallsDenied' }
+  | { type: 'ToolExecutionCompleted' }
+  | { type: 'ToolExecutionFailed'; error: string; retryCount: number }
+  | { type: 'FatalError'; error: string }
+  | { type: 'Retry' };
+
+export const MAX_RETRIES = 3;
+
+const plain = (name: ContextStateName): ContextState => ({ name, detail: null });
+
+export function transition(state: ContextState, event: FsmEvent): ContextState {
+  switch (event.type) {
+    case 'UserMessageSent':
+      return state.name === 'Idle' ? plain('ProcessingUserMessage') : state;
+    case 'LLMRequestInitiated':
+      if (state.name === 'ProcessingUserMessage') return plain('AwaitingLLMResponse');
+      if (state.name === 'ProcessingToolResults') return plain('GeneratingResponse');
+      if (state.name === 'GeneratingResponse') return plain('AwaitingLLMResponse');
+      return state;
+    case 'LLMStreamStarted':
+      return state.name === 'AwaitingLLMResponse' ? plain('StreamingLLMResponse') : state;
+    case 'LLMFullResponseReceived':
+      return state.name === 'AwaitingLLMResponse' ? plain('ProcessingLLMResponse') : state;
+    case 'LLMStreamChunkReceived':
+      return state;
+    case 'LLMStreamEnded':
+      return state.name === 'StreamingLLMResponse' ? plain('ProcessingLLMResponse') : state;
+    case 'LLMResponseProcessed':
+      if (state.name !== 'ProcessingLLMResponse') return state;
+      return plain(event.hasToolCalls ? 'AwaitingToolApproval' : 'Idle');
+    case 'ToolCallsApproved':
+      return state.name === 'AwaitingToolApproval' ? plain('ExecutingTools') : state;
+    case 'ToolCallsDenied':
+      return state.name === 'AwaitingToolApproval' ? plain('GeneratingResponse') : state;
+    case 'ToolExecutionCompleted':
+      return state.name === 'ExecutingTools' ? plain('ProcessingToolResults') : state;
+    case 'ToolExecutionFailed':
+      return canFail(state)
+        ? {
+            name: 'TransientFailure',
+            detail: { error: event.error, retry_count: event.retryCount },
+          }
+        : state;
+    case 'FatalError':
+      return canFail(state) ? { name: 'Failed', detail: { error: event.error } } : state;
+    case 'Retry': {
+      if (state.name !== 'TransientFailure') return state;
+      const retries = state.detail?.retry_count ?? 0;
+      if (retries < MAX_RETRIES) return plain('AwaitingLLMResponse');
+      return {
+        name: 'Failed',
+        detail: { error: `Max retries exceeded: ${state.detail?.error ?? 'unknown error'}` },
+      };
+    }
+  }
+}
+
+function canFail(state: ContextState): boolean {
+  return (
+    state.name === 'AwaitingLLMResponse' ||
+    state.name === 'StreamingLLMResponse' ||
+    state.name === 'ExecutingTools'
+  );
+}
+
+/** `send_message` is accepted only here; anywhere else the context is busy. */
+export function acceptsUserMessage(name: ContextStateName): boolean {
+  return name === 'Idle' || name === 'Failed';
+}

@@ -1,0 +1,187 @@
+import { AppError, notFound, preconditionFailed } from '../errors.js';
+import type { ContextMeta } from '../model/types.js';
+import { errorFrame } from '../pool/frame.js';
+import type { Arena } from '../shm/arena.js';
+import { SlotStatus, type SlotTable } from '../shm/slot-table.js';
+import type { ContextStorage, ContextSummary } from '../storage/types.js';
+import { ContextSlot } from './context-slot.js';
+import { etagOf, type Stamp, summaryOf } from './dto.js';
+import { applyOp, branchIndex, type ContextOp, lengthAfter, metaAfter } from './ops.js';
+import { captureSnapshot } from './snapshot.js';
+
+export interface StoreOptions {
+  lockTimeoutMs: number;
+  /** Log records after which a write folds the log into a new snapshot. */
+  compactAfterRecords: number;
+  /** Told of every failure that is the server's fault (5xx), with the request's trace id. */
+  onError?: (traceId: string, err: unknown, mapped: AppError) => void;
+}
+
+/** Which slot a task is for, at which generation, on behalf of which request. */
+export interface SlotRef {
+  slot: number;
+  gen: number;
+  traceId: string;
+}
+
+/** A reply built after the lock is released (so no serialisation happens under it). */
+export type DeferredReply = () => ArrayBuffer;
+
+export interface Committed {
+  stamp: Stamp;
+  meta: ContextMeta;
+  summary: ContextSummary;
+}
+
+/**
+ * How worker-side operations reach a context: under its lock, checked against the slot
+ * generation the main thread pinned, with every failure turned into an error reply. Writes
+ * go through `commit`: persist one op (durable), then apply it in shared memory.
+ */
+export class SlotAccess {
+  constructor(
+    readonly slots: SlotTable,
+    readonly arena: Arena,
+    readonly storage: ContextStorage,
+    readonly options: StoreOptions,
+  ) {}
+
+  /** Runs `work` under the read lock; its reply is built after the lock is released. */
+  read(at: SlotRef, work: (ctx: ContextSlot) => DeferredReply): ArrayBuffer {
+    const lock = this.slots.lock(at.slot);
+    let reply: DeferredReply;
+    try {
+      lock.readLock(this.options.lockTimeoutMs);
+    } catch (err) {
+      return this.fail(at, err);
+    }
+    try {
+      this.checkSlot(at, SlotStatus.Ready);
+      reply = work(new ContextSlot(this.slots, this.arena, at.slot));
+    } catch (err) {
+      return this.fail(at, err);
+    } finally {
+      lock.readUnlock();
+    }
+    return reply();
+  }
+
+  /** Runs `work` under the write lock, on a slot expected to be in `expected` status. */
+  write(at: SlotRef, expected: SlotStatus, work: (ctx: ContextSlot) => DeferredReply): ArrayBuffer {
+    const lock = this.slots.lock(at.slot);
+    let reply: DeferredReply;
+    try {
+      lock.writeLock(this.options.lockTimeoutMs);
+    } catch (err) {
+      return this.fail(at, err);
+    }
+    try {
+      this.checkSlot(at, expected);
+      reply = work(new ContextSlot(this.slots, this.arena, at.slot));
+    } catch (err) {
+      return this.fail(at, err);
+    } finally {
+      lock.writeUnlock();
+    }
+    return reply();
+  }
+
+  /**
+   * Persists `op` (durable before anything is visible), applies it in memory, bumps the
+   * version, and folds the log into a snapshot once it has grown long (amortised O(1)).
+   * Call under the write lock.
+   */
+  commit(ctx: ContextSlot, meta: ContextMeta, op: ContextOp): Committed {
+    const slot = ctx.slot;
+    const after = metaAfter(meta, op);
+    const activeCount = lengthAfter(op, after.active_branch_name, (name) => {
+      const index = branchIndex(meta, name);
+      return index < 0 ? 0 : ctx.branchLength(index);
+    });
+    const stamp = { version: this.slots.version(slot) + 1, updatedAt: op.at };
+    const summary = summaryOf(after, activeCount, stamp);
+    this.storage.append(meta.id, stamp.version, op, summary);
+    try {
+      applyOp(ctx, meta, op);
+    } catch (err) {
+      // Durable but not applied (e.g. shared memory full): memory no longer matches
+      // storage, so the slot is poisoned and will be reloaded from storage.
+      this.slots.setStatus(slot, SlotStatus.Poisoned);
+      throw err;
+    }
+    this.setStamp(slot, stamp);
+    const records = this.slots.logRecords(slot) + 1;
+    if (records >= this.options.compactAfterRecords) {
+      const snapshot = captureSnapshot(ctx, after, stamp.version, stamp.updatedAt);
+      this.storage.compact(meta.id, snapshot, summary);
+      this.slots.setLogRecords(slot, 0);
+    } else {
+      this.slots.setLogRecords(slot, records);
+    }
+    return { stamp, meta: after, summary };
+  }
+
+  setStamp(slot: number, stamp: Stamp): void {
+    this.slots.setUpdatedAt(slot, stamp.updatedAt);
+    this.slots.setVersion(slot, stamp.version);
+  }
+
+  stampOf(slot: number): Stamp {
+    return { version: this.slots.version(slot), updatedAt: this.slots.updatedAt(slot) };
+  }
+
+  checkIfMatch(slot: number, ifMatch: number | undefined): void {
+    const version = this.slots.version(slot);
+    if (ifMatch !== undefined && ifMatch !== version) {
+      throw preconditionFailed(
+        `If-Match ${etagOf(ifMatch)} does not match the current version ${etagOf(version)}`,
+      );
+    }
+  }
+
+  /** An error reply; failures that are the server's fault are reported with the trace id. */
+  fail(at: SlotRef, err: unknown): ArrayBuffer {
+    const mapped = toAppError(err);
+    if (mapped.status >= 500) this.options.onError?.(at.traceId, err, mapped);
+    return errorFrame(mapped);
+  }
+
+  private checkSlot(at: SlotRef, expected: SlotStatus): void {
+    if (this.slots.generation(at.slot) !== at.gen) throw notFound('context not found');
+    const status = this.slots.status(at.slot);
+    if (status === expected) return;
+    if (status === SlotStatus.Poisoned) {
+      throw new AppError(503, 'context_poisoned', 'the context is being reloaded; try again', {
+        'Retry-After': '1',
+      });
+    }
+    if (expected === SlotStatus.Ready && status === SlotStatus.Free) {
+      throw notFound('context not found');
+    }
+    throw new AppError(500, 'internal_error', `slot ${at.slot} is in an unexpected state`);
+  }
+}
+
+/** Maps what a worker can throw to the HTTP error it stands for. */
+export function toAppError(err: unknown): AppError {
+  if (err instanceof AppError) return err;
+  const code = (err as { code?: unknown } | null)?.code;
+  const message = err instanceof Error ? err.message : String(err);
+  switch (code) {
+    case 'lock_timeout':
+      return new AppError(503, 'lock_timeout', 'the context is busy; try again', {
+        'Retry-After': '1',
+      });
+    case 'storage_corrupt':
+      return new AppError(500, 'storage_corrupt', 'the stored context cannot be read');
+    case 'storage_conflict':
+      return new AppError(409, 'conflict', message);
+    case 'arena_full':
+      return new AppError(507, 'insufficient_storage', 'shared memory is full');
+    case 'storage_error':
+    case 'storage_not_found':
+      return new AppError(500, 'storage_error', 'the write could not be made durable');
+    default:
+      return new AppError(500, 'internal_error', 'internal error');
+  }
+}
