@@ -21,6 +21,7 @@ export interface Config {
   llmProvider: 'builtin' | 'openai';
   llmBaseUrl: string | undefined;
   llmApiKey: string | undefined;
+  llmTimeoutMs: number;
   apiToken: string | undefined;
   fsync: boolean;
   compactAfterRecords: number;
@@ -116,6 +117,12 @@ const settings: { [K in keyof Config]: Setting<K> } = {
     env: 'LLM_API_KEY',
     parse: optionalText,
     fallback: () => undefined,
+  },
+  llmTimeoutMs: {
+    key: 'llmTimeoutMs',
+    env: 'LLM_TIMEOUT_MS',
+    parse: integer(1, 3_600_000),
+    fallback: () => 60_000,
   },
   apiToken: { key: 'apiToken', env: 'API_TOKEN', parse: optionalText, fallback: () => undefined },
   fsync: { key: 'fsync', env: 'FSYNC', parse: boolean, fallback: () => true },

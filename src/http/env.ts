@@ -1,8 +1,11 @@
 import type { ResidentSet } from '../cache/resident-set.js';
 import type { SummaryIndex } from '../catalog/summary-index.js';
 import type { Config } from '../config.js';
+import type { ConversationEngine } from '../engine/conversation-engine.js';
+import type { EventHub } from '../events/event-hub.js';
 import type { Logger } from '../log.js';
 import type { ContextPool } from '../pool/context-pool.js';
+import type { PromptStore } from '../prompts/prompt-store.js';
 import type { ContextService } from '../service/context-service.js';
 import type { Arena } from '../shm/arena.js';
 
@@ -15,6 +18,9 @@ export interface AppDeps {
   index: SummaryIndex;
   contexts: ContextService;
   arena: Arena;
+  engine: ConversationEngine;
+  prompts: PromptStore;
+  events: EventHub;
 }
 
 /** Hono's typed context for this app: per-request variables. */

@@ -212,3 +212,95 @@ export function parsePaging(query: { limit?: string; offset?: string }): Paging 
   }
   return { limit, offset: parseNonNegativeInt(query.offset, 'offset', 0) };
 }
+
+export function parseSendMessage(body: unknown): ContentPart[] {
+  const obj = requireObject(body);
+  if (obj.content === undefined) throw badRequest('"content" is required');
+  return parseContent(obj.content);
+}
+
+export function parseToolCallIds(body: unknown): string[] {
+  const ids = requireObject(body).tool_call_ids;
+  if (!Array.isArray(ids) || ids.some((id) => typeof id !== 'string' || id.length === 0)) {
+    throw badRequest('"tool_call_ids" must be an array of tool call ids');
+  }
+  return [...new Set(ids as string[])];
+}
+
+export interface ForkRequest {
+  name: string;
+  from_branch: string | undefined;
+  at_message_id: string | undefined;
+}
+
+export function parseFork(body: unknown): ForkRequest {
+  const obj = requireObject(body);
+  return {
+    name: requireBranchName(obj.name, 'name'),
+    from_branch:
+      obj.from_branch === undefined || obj.from_branch === null
+        ? undefined
+        : requireBranchName(obj.from_branch, 'from_branch'),
+    at_message_id:
+      obj.at_message_id === undefined || obj.at_message_id === null
+        ? undefined
+        : requireUuid(String(obj.at_message_id), '"at_message_id"'),
+  };
+}
+
+const PROMPT_ID = /^[A-Za-z0-9._-]{1,128}$/;
+
+export function requirePromptId(value: unknown, field = 'id'): string {
+  if (typeof value !== 'string' || !PROMPT_ID.test(value)) {
+    throw badRequest(`"${field}" must be 1-128 characters of letters, digits, ".", "_" or "-"`);
+  }
+  return value;
+}
+
+export interface BranchUpdateRequest {
+  /** A library prompt to use (null clears), or an inline prompt. */
+  system_prompt_id?: string | null;
+  system_prompt?: { id: string | undefined; content: string } | null;
+  user_prompt?: string | null;
+}
+
+export function parseBranchUpdate(body: unknown): BranchUpdateRequest {
+  const obj = requireObject(body);
+  const update: BranchUpdateRequest = {};
+  if (obj.system_prompt_id !== undefined && obj.system_prompt !== undefined) {
+    throw badRequest('give "system_prompt_id" or "system_prompt", not both');
+  }
+  if (obj.system_prompt_id !== undefined) {
+    update.system_prompt_id =
+      obj.system_prompt_id === null
+        ? null
+        : requirePromptId(obj.system_prompt_id, 'system_prompt_id');
+  }
+  if (obj.system_prompt !== undefined) {
+    const prompt = obj.system_prompt;
+    if (prompt === null) update.system_prompt = null;
+    else if (typeof prompt === 'string') update.system_prompt = { id: undefined, content: prompt };
+    else {
+      const p = requireObject(prompt, '"system_prompt"');
+      update.system_prompt = {
+        id: p.id === undefined ? undefined : requirePromptId(p.id, 'system_prompt.id'),
+        content: requireString(p, 'content'),
+      };
+    }
+  }
+  const userPrompt = optionalString(obj, 'user_prompt');
+  if (userPrompt !== undefined) update.user_prompt = userPrompt;
+  if (Object.keys(update).length === 0) {
+    throw badRequest('nothing to update: give system_prompt_id, system_prompt or user_prompt');
+  }
+  return update;
+}
+
+export function parseNewPrompt(body: unknown): { id: string; content: string } {
+  const obj = requireObject(body);
+  return { id: requirePromptId(obj.id), content: requireString(obj, 'content') };
+}
+
+export function parsePromptContent(body: unknown): string {
+  return requireString(requireObject(body), 'content');
+}

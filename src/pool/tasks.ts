@@ -1,5 +1,8 @@
-import type { ContextConfig } from '../model/types.js';
+import type { ContextState, FsmEvent } from '../fsm/state-machine.js';
+import type { ContentPart, ContextConfig } from '../model/types.js';
 import type { ContextUpdate, NewMessage } from '../model/validate.js';
+import type { BranchUpdate } from '../store/branch-store.js';
+import type { EngineMessage } from '../store/turn-store.js';
 
 /**
  * What the main thread asks a worker to do. Every task names the slot and the slot
@@ -20,6 +23,21 @@ export type Task =
   | (SlotTask & { op: 'listMessages'; branch: string | undefined; limit: number; offset: number })
   | (SlotTask & { op: 'appendMessage'; message: NewMessage; ifMatch: number | undefined })
   | (SlotTask & { op: 'updateContext'; update: ContextUpdate; ifMatch: number | undefined })
-  | (SlotTask & { op: 'deleteContext'; ifMatch: number | undefined });
+  | (SlotTask & { op: 'deleteContext'; ifMatch: number | undefined })
+  | (SlotTask & { op: 'beginTurn'; content: ContentPart[] })
+  | (SlotTask & { op: 'transition'; events: FsmEvent[] })
+  | (SlotTask & { op: 'appendAndTransition'; messages: EngineMessage[]; events: FsmEvent[] })
+  | (SlotTask & { op: 'decideTools'; approve: string[] })
+  | (SlotTask & { op: 'markApproved'; approve: string[] })
+  | (SlotTask & { op: 'promptView' })
+  | (SlotTask & { op: 'forceState'; state: ContextState })
+  | (SlotTask & {
+      op: 'fork';
+      name: string;
+      from: string | undefined;
+      atMessageId: string | undefined;
+    })
+  | (SlotTask & { op: 'updateBranch'; name: string; update: BranchUpdate })
+  | (SlotTask & { op: 'deleteBranch'; name: string });
 
 export type TaskOp = Task['op'];

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { notFound } from '../errors.js';
-import type { ContextConfig, ContextMeta, MessageNode } from '../model/types.js';
+import type { ContextConfig, ContextMeta, MessageMetadata, MessageNode } from '../model/types.js';
 import { statusName } from '../model/types.js';
 import type { ContextUpdate, NewMessage } from '../model/validate.js';
 import { frameWith, jsonFrame } from '../pool/frame.js';
@@ -13,27 +13,31 @@ import { type ContextSnapshot, restoreSnapshot } from './snapshot.js';
 
 const encoder = new TextEncoder();
 
+/** The id of a branch's newest message, the parent of the next one appended to it. */
+export function lastMessageId(ctx: ContextSlot, branch: number): string | null {
+  const length = ctx.branchLength(branch);
+  return length === 0 ? null : ctx.recordId(ctx.messageRef(branch, length - 1));
+}
+
 /** A message DTO as stored: built once, encoded once, copied into every reply after. */
 export function newMessage(
-  ctx: ContextSlot,
-  branch: number,
+  parentId: string | null,
   message: Omit<MessageNode, 'id' | 'parent_id' | 'metadata'>,
   now: number,
-  extra: Record<string, unknown> | null = null,
+  metadata: Partial<Omit<MessageMetadata, 'created_at'>> = {},
 ): { node: MessageNode; json: Uint8Array } {
-  const length = ctx.branchLength(branch);
   const node: MessageNode = {
     id: randomUUID(),
-    parent_id: length === 0 ? null : ctx.recordId(ctx.messageRef(branch, length - 1)),
+    parent_id: parentId,
     role: message.role,
     content: message.content,
     tool_calls: message.tool_calls,
     tool_result: message.tool_result,
     metadata: {
       created_at: new Date(now).toISOString(),
-      duration_ms: null,
-      tokens: null,
-      extra,
+      duration_ms: metadata.duration_ms ?? null,
+      tokens: metadata.tokens ?? null,
+      extra: metadata.extra ?? null,
     },
   };
   return { node, json: encoder.encode(JSON.stringify(node)) };
@@ -183,7 +187,7 @@ export class ContextStore {
       const branch = branchIndex(meta, name);
       if (branch < 0) throw notFound(`branch "${name}" not found`);
       const now = Date.now();
-      const { node, json } = newMessage(ctx, branch, message, now);
+      const { node, json } = newMessage(lastMessageId(ctx, branch), message, now);
       const op: ContextOp = { t: 'append', branch: name, id: node.id, json, at: now };
       const { stamp, summary } = this.access.commit(ctx, meta, op);
       const head = { status: 201, etag: etagOf(stamp.version), summary };

@@ -13,11 +13,13 @@ import { ifMatchVersion, sendConditional, sendReply } from '../reply.js';
 
 /** `/v1/contexts` and `/v1/contexts/{id}`, including messages and state. */
 export function contextRoutes(deps: AppDeps): Hono<AppEnv> {
-  const { contexts: service, index } = deps;
+  const { contexts: service, index, prompts, events } = deps;
+  const decoder = new TextDecoder();
   const app = new Hono<AppEnv>();
 
   app.post('/', async (c) => {
     const config = parseCreateContext(await readJson(c));
+    if (config.system_prompt_id !== null) prompts.require(config.system_prompt_id);
     return sendReply(c, await service.create(config, c.get('traceId')));
   });
 
@@ -43,6 +45,8 @@ export function contextRoutes(deps: AppDeps): Hono<AppEnv> {
     const id = requireUuid(c.req.param('id'));
     const ifMatch = ifMatchVersion(c);
     const update = parseUpdateContext(await readJson(c));
+    const promptId = update.config.system_prompt_id;
+    if (promptId !== undefined && promptId !== null) prompts.require(promptId);
     const reply = await service.run(id, c.get('traceId'), {
       op: 'updateContext',
       update,
@@ -54,7 +58,9 @@ export function contextRoutes(deps: AppDeps): Hono<AppEnv> {
   app.delete('/:id', async (c) => {
     const id = requireUuid(c.req.param('id'));
     const ifMatch = ifMatchVersion(c);
-    return sendReply(c, await service.run(id, c.get('traceId'), { op: 'deleteContext', ifMatch }));
+    const reply = await service.run(id, c.get('traceId'), { op: 'deleteContext', ifMatch });
+    if (reply.head.gone) events.close(id);
+    return sendReply(c, reply);
   });
 
   app.get('/:id/state', async (c) => {
@@ -85,6 +91,8 @@ export function contextRoutes(deps: AppDeps): Hono<AppEnv> {
       message,
       ifMatch,
     });
+    if (reply.head.status === 201)
+      events.publish(id, 'message', JSON.parse(decoder.decode(reply.body)));
     return sendReply(c, reply);
   });
 

@@ -1,0 +1,66 @@
+import { Hono } from 'hono';
+import type { SystemPromptRef } from '../../model/types.js';
+import {
+  parseBranchUpdate,
+  parseFork,
+  requireBranchName,
+  requireUuid,
+} from '../../model/validate.js';
+import type { BranchUpdate } from '../../store/branch-store.js';
+import { readJson } from '../body.js';
+import type { AppDeps, AppEnv } from '../env.js';
+import { sendReply } from '../reply.js';
+
+/** `/v1/contexts/{id}/branches`: fork, per-branch prompts, delete. */
+export function branchRoutes(deps: AppDeps): Hono<AppEnv> {
+  const { contexts, prompts } = deps;
+  const app = new Hono<AppEnv>();
+
+  app.post('/:id/branches', async (c) => {
+    const id = requireUuid(c.req.param('id'));
+    const fork = parseFork(await readJson(c));
+    const reply = await contexts.run(id, c.get('traceId'), {
+      op: 'fork',
+      name: fork.name,
+      from: fork.from_branch,
+      atMessageId: fork.at_message_id,
+    });
+    if (reply.head.status === 201) {
+      c.header('Location', `/v1/contexts/${id}/branches/${encodeURIComponent(fork.name)}`);
+    }
+    return sendReply(c, reply);
+  });
+
+  app.put('/:id/branches/:name', async (c) => {
+    const id = requireUuid(c.req.param('id'));
+    const name = requireBranchName(c.req.param('name'), 'name');
+    const request = parseBranchUpdate(await readJson(c));
+    const update: BranchUpdate = {};
+    if (request.system_prompt_id !== undefined) {
+      update.system_prompt =
+        request.system_prompt_id === null ? null : prompts.require(request.system_prompt_id);
+    }
+    if (request.system_prompt !== undefined) {
+      update.system_prompt =
+        request.system_prompt === null
+          ? null
+          : ({
+              id: request.system_prompt.id ?? 'inline',
+              content: request.system_prompt.content,
+            } satisfies SystemPromptRef);
+    }
+    if (request.user_prompt !== undefined) update.user_prompt = request.user_prompt;
+    return sendReply(
+      c,
+      await contexts.run(id, c.get('traceId'), { op: 'updateBranch', name, update }),
+    );
+  });
+
+  app.delete('/:id/branches/:name', async (c) => {
+    const id = requireUuid(c.req.param('id'));
+    const name = requireBranchName(c.req.param('name'), 'name');
+    return sendReply(c, await contexts.run(id, c.get('traceId'), { op: 'deleteBranch', name }));
+  });
+
+  return app;
+}

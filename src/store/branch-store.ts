@@ -1,0 +1,88 @@
+import { AppError, conflict, notFound } from '../errors.js';
+import type { BranchDto, BranchMeta, SystemPromptRef } from '../model/types.js';
+import { jsonFrame } from '../pool/frame.js';
+import { SlotStatus } from '../shm/slot-table.js';
+import { etagOf } from './dto.js';
+import { branchIndex, type ContextOp } from './ops.js';
+import type { SlotAccess, SlotRef } from './slot-access.js';
+
+export interface BranchUpdate {
+  /** A prompt resolved by the main thread (from the library or given inline), or null. */
+  system_prompt?: SystemPromptRef | null;
+  user_prompt?: string | null;
+}
+
+/** Branch operations on a worker: fork (sharing records), prompts, delete. */
+export class BranchStore {
+  constructor(private readonly access: SlotAccess) {}
+
+  /**
+   * Forks `from` (default: the active branch) into a new branch holding its messages up to
+   * and including `atMessageId` (default: all). Copies refs, 4 bytes a message, never a
+   * message record.
+   */
+  fork(
+    at: SlotRef,
+    name: string,
+    from: string | undefined,
+    atMessageId: string | undefined,
+  ): ArrayBuffer {
+    return this.access.write(at, SlotStatus.Ready, (ctx) => {
+      const meta = ctx.meta();
+      if (branchIndex(meta, name) >= 0) throw conflict(`branch "${name}" already exists`);
+      const source = from ?? meta.active_branch_name;
+      const index = branchIndex(meta, source);
+      if (index < 0) throw notFound(`branch "${source}" not found`);
+      let count = ctx.branchLength(index);
+      if (atMessageId !== undefined) {
+        const position = ctx.indexInBranch(index, atMessageId);
+        if (position < 0) {
+          throw notFound(`message ${atMessageId} not found in branch "${source}"`);
+        }
+        count = position + 1;
+      }
+      const branch: BranchMeta = {
+        name,
+        system_prompt: meta.branches[index]!.system_prompt,
+        user_prompt: meta.branches[index]!.user_prompt,
+      };
+      const op: ContextOp = { t: 'fork', branch, from: source, count, at: Date.now() };
+      const { stamp, summary } = this.access.commit(ctx, meta, op);
+      const dto: BranchDto = { ...branch, message_count: count };
+      return () => jsonFrame({ status: 201, etag: etagOf(stamp.version), summary }, dto);
+    });
+  }
+
+  updateBranch(at: SlotRef, name: string, update: BranchUpdate): ArrayBuffer {
+    return this.access.write(at, SlotStatus.Ready, (ctx) => {
+      const meta = ctx.meta();
+      const index = branchIndex(meta, name);
+      if (index < 0) throw notFound(`branch "${name}" not found`);
+      const branch = { ...meta.branches[index]!, ...update };
+      const next = { ...meta, branches: meta.branches.map((b, i) => (i === index ? branch : b)) };
+      const op: ContextOp = { t: 'meta', meta: next, at: Date.now() };
+      const { stamp, summary } = this.access.commit(ctx, meta, op);
+      const dto: BranchDto = { ...branch, message_count: ctx.branchLength(index) };
+      return () => jsonFrame({ status: 200, etag: etagOf(stamp.version), summary }, dto);
+    });
+  }
+
+  deleteBranch(at: SlotRef, name: string): ArrayBuffer {
+    return this.access.write(at, SlotStatus.Ready, (ctx) => {
+      const meta = ctx.meta();
+      if (branchIndex(meta, name) < 0) throw notFound(`branch "${name}" not found`);
+      if (name === 'main') {
+        throw new AppError(409, 'branch_protected', 'the main branch cannot be deleted');
+      }
+      if (name === meta.active_branch_name) {
+        throw new AppError(
+          409,
+          'branch_protected',
+          `branch "${name}" is the active branch; switch to another branch first`,
+        );
+      }
+      const { summary } = this.access.commit(ctx, meta, { t: 'drop', name, at: Date.now() });
+      return () => jsonFrame({ status: 204, summary }, undefined);
+    });
+  }
+}
