@@ -55,7 +55,7 @@ export async function startFakeOpenAi(script: Script): Promise<FakeOpenAi> {
 
 /** Streams `text` as content deltas, then `[DONE]`. */
 export function streamText(res: ServerResponse, text: string, pieces = 3): void {
-  res.writeHead(200, { 'content-type': 'text/event-stream' });
+  if (!res.headersSent) res.writeHead(200, { 'content-type': 'text/event-stream' });
   const size = Math.ceil(text.length / pieces);
   for (let i = 0; i < text.length; i += size) {
     sse(res, { choices: [{ index: 0, delta: { content: text.slice(i, i + size) } }] });
