@@ -31,6 +31,11 @@ export class ContextSlot {
     readonly slot: number,
   ) {}
 
+  /** The committed version and update time (the slot's words). */
+  stamp(): { version: number; updatedAt: number } {
+    return { version: this.slots.version(this.slot), updatedAt: this.slots.updatedAt(this.slot) };
+  }
+
   // ---- meta ---------------------------------------------------------------------------
 
   meta(): ContextMeta {

@@ -1,13 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { notFound } from '../errors.js';
 import type { ContextConfig, ContextMeta, MessageMetadata, MessageNode } from '../model/types.js';
-import { statusName } from '../model/types.js';
 import type { ContextUpdate, NewMessage } from '../model/validate.js';
 import { frameWith, jsonFrame } from '../pool/frame.js';
 import { SlotStatus } from '../shm/slot-table.js';
 import type { ContextSlot } from './context-slot.js';
 import { contextDto, etagOf, type Stamp, summaryOf } from './dto.js';
 import { applyOp, branchIndex, type ContextOp } from './ops.js';
+import { type ReadQuery, readWork } from './reads.js';
 import type { SlotAccess, SlotRef } from './slot-access.js';
 import { type ContextSnapshot, restoreSnapshot } from './snapshot.js';
 
@@ -123,58 +123,9 @@ export class ContextStore {
 
   // ---- reads ----------------------------------------------------------------------------
 
-  getContext(at: SlotRef): ArrayBuffer {
-    return this.access.read(at, (ctx) => {
-      const stamp = this.access.stampOf(at.slot);
-      const dto = contextDto(ctx, ctx.meta(), stamp);
-      return () => jsonFrame({ status: 200, etag: etagOf(stamp.version) }, dto);
-    });
-  }
-
-  getState(at: SlotRef): ArrayBuffer {
-    return this.access.read(at, (ctx) => {
-      const stamp = this.access.stampOf(at.slot);
-      const dto = contextDto(ctx, ctx.meta(), stamp);
-      const body = { context: dto, status: statusName(dto.current_state) };
-      return () => jsonFrame({ status: 200, etag: etagOf(stamp.version) }, body);
-    });
-  }
-
-  /**
-   * A page of messages, copied record by record from shared memory straight into the reply
-   * frame, under the read lock: O(page) bytes touched, nothing decoded, nothing re-encoded.
-   */
-  listMessages(
-    at: SlotRef,
-    branchName: string | undefined,
-    limit: number,
-    offset: number,
-  ): ArrayBuffer {
-    return this.access.read(at, (ctx) => {
-      const meta = ctx.meta();
-      const name = branchName ?? meta.active_branch_name;
-      const branch = branchIndex(meta, name);
-      if (branch < 0) throw notFound(`branch "${name}" not found`);
-      const total = ctx.branchLength(branch);
-      const end = Math.min(total, offset + limit);
-      const prefix = encoder.encode('{"messages":[');
-      const suffix = encoder.encode(`],"total":${total},"limit":${limit},"offset":${offset}}`);
-      let length = prefix.byteLength + suffix.byteLength + Math.max(0, end - offset - 1);
-      for (let i = offset; i < end; i++) length += ctx.recordJsonLength(ctx.messageRef(branch, i));
-      const frame = frameWith({ status: 200 }, length, (out, start) => {
-        let pos = start;
-        out.set(prefix, pos);
-        pos += prefix.byteLength;
-        for (let i = offset; i < end; i++) {
-          if (i > offset) out[pos++] = 0x2c; // ','
-          const json = ctx.recordJson(ctx.messageRef(branch, i));
-          out.set(json, pos);
-          pos += json.byteLength;
-        }
-        out.set(suffix, pos);
-      });
-      return () => frame;
-    });
+  /** A read (context DTO, state, or a page of messages) under the read lock. */
+  read(at: SlotRef, query: ReadQuery): ArrayBuffer {
+    return this.access.read(at, (ctx) => readWork(ctx, query));
   }
 
   // ---- writes ---------------------------------------------------------------------------

@@ -44,11 +44,9 @@ export class TaskDispatcher {
       case 'evict':
         return contexts.evict(task);
       case 'getContext':
-        return contexts.getContext(task);
       case 'getState':
-        return contexts.getState(task);
       case 'listMessages':
-        return contexts.listMessages(task, task.branch, task.limit, task.offset);
+        return contexts.read(task, task);
       case 'appendMessage':
         return contexts.appendMessage(task, task.message, task.ifMatch);
       case 'updateContext':
