@@ -1,6 +1,9 @@
 import { threadId } from 'node:worker_threads';
 import { move, workerData } from 'piscina';
 import { createLogger } from '../src/log.js';
+import { WorkCounters } from '../src/metrics/work-counters.js';
+import { createWorkPublisher } from '../src/metrics/work-publisher.js';
+import type { WorkerMetricsInit } from '../src/pool/context-pool.js';
 import type { Task } from '../src/pool/tasks.js';
 import type { WorkerInit } from '../src/pool/worker-init.js';
 import { Arena } from '../src/shm/arena.js';
@@ -13,16 +16,22 @@ import { TaskDispatcher } from '../src/store/dispatch.js';
  * buffers arrive once, in workerData; each task names a slot, and the reply frame goes
  * back to the main thread by transfer.
  */
-const init = workerData as WorkerInit;
+const init = workerData as WorkerInit & WorkerMetricsInit;
 const log = createLogger(init.logLevel, { thread: threadId });
+const storage = new FileStorage({
+  dir: init.dataDir,
+  fsync: init.fsync,
+  onWarning: (msg, err) => log.warn({ err }, msg),
+});
+/** Adds each task's work (work meter + storage counters) to the shared /metrics counters. */
+const publishWork =
+  init.workCounters === undefined
+    ? () => {}
+    : createWorkPublisher(new WorkCounters(init.workCounters), storage.stats);
 const dispatcher = new TaskDispatcher(
   new SlotTable(init.slotTable),
   new Arena(init.arena, init.lockTimeoutMs),
-  new FileStorage({
-    dir: init.dataDir,
-    fsync: init.fsync,
-    onWarning: (msg, err) => log.warn({ err }, msg),
-  }),
+  storage,
   {
     lockTimeoutMs: init.lockTimeoutMs,
     compactAfterRecords: init.compactAfterRecords,
@@ -32,5 +41,8 @@ const dispatcher = new TaskDispatcher(
 );
 
 export default function handle(task: Task): ArrayBuffer {
-  return move(dispatcher.run(task)) as ArrayBuffer;
+  const frame = dispatcher.run(task);
+  // Before the reply leaves: whoever sees the reply sees counters that include its work.
+  publishWork(task.op);
+  return move(frame) as ArrayBuffer;
 }

@@ -9,6 +9,11 @@ export interface Reply {
   body: Uint8Array<ArrayBuffer>;
 }
 
+/** What a worker receives for metrics, next to WorkerInit in its workerData. */
+export interface WorkerMetricsInit {
+  workCounters: SharedArrayBuffer | undefined;
+}
+
 const WORKER_ENTRY = new URL('../../workers/context-worker.js', import.meta.url);
 
 /**
@@ -18,14 +23,26 @@ const WORKER_ENTRY = new URL('../../workers/context-worker.js', import.meta.url)
 export class ContextPool {
   private readonly piscina: Piscina;
 
-  constructor(init: WorkerInit, options: { workers: number; maxQueue: number }) {
+  constructor(
+    init: WorkerInit,
+    options: {
+      workers: number;
+      maxQueue: number;
+      /** Shared work counters (src/metrics/work-counters.ts) the workers add to. */
+      workCounters?: SharedArrayBuffer;
+    },
+  ) {
+    const workerData: WorkerInit & WorkerMetricsInit = {
+      ...init,
+      workCounters: options.workCounters,
+    };
     this.piscina = new Piscina({
       filename: WORKER_ENTRY.href,
       minThreads: options.workers,
       maxThreads: options.workers,
       maxQueue: options.maxQueue,
       idleTimeout: Number.POSITIVE_INFINITY,
-      workerData: init,
+      workerData,
     });
   }
 

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import type { ResidentSet } from '../cache/resident-set.js';
+import { ContextGoneError, type Lease, type ResidentSet } from '../cache/resident-set.js';
 import type { SummaryIndex } from '../catalog/summary-index.js';
-import { notFound } from '../errors.js';
+import { AppError, notFound } from '../errors.js';
 import type { ContextConfig } from '../model/types.js';
 import type { ContextPool, Reply } from '../pool/context-pool.js';
 import type { Task } from '../pool/tasks.js';
@@ -18,6 +18,13 @@ export type ContextTask = Task extends infer T
  * The main thread's route to a context: existence from the summary index, a pinned slot
  * from the resident set, the work on a worker, and the index kept in step with each
  * committed write. Nothing here blocks.
+ *
+ * A context whose files fail validation when loaded answers `storage_corrupt` (500) and is
+ * marked unreadable in the index: it still exists (later requests answer `storage_corrupt`
+ * again, re-checking the files, never 404), but the listing leaves it out. Its files are
+ * never changed; a context restored by hand reappears in the listing at its next write or
+ * at the next start. A context whose files vanished (load finds no snapshot) leaves the
+ * index.
  */
 export class ContextService {
   constructor(
@@ -37,7 +44,7 @@ export class ContextService {
 
   async run(id: string, traceId: string, task: ContextTask): Promise<Reply> {
     if (!this.index.has(id)) throw notFound(`context ${id} not found`);
-    const lease = await this.residents.acquire(id);
+    const lease = await this.acquire(id);
     try {
       const reply = await this.pool.run({
         ...task,
@@ -46,6 +53,8 @@ export class ContextService {
         traceId,
       } as Task);
       if (reply.head.summary) this.index.put(reply.head.summary);
+      // The worker found this copy unusable: the next request reloads it from storage.
+      if (reply.head.code === 'context_poisoned') this.residents.invalidate(lease);
       if (reply.head.gone) {
         this.index.remove(id);
         this.residents.forget(id);
@@ -53,6 +62,18 @@ export class ContextService {
       return reply;
     } finally {
       lease.release();
+    }
+  }
+
+  private async acquire(id: string): Promise<Lease> {
+    try {
+      return await this.residents.acquire(id);
+    } catch (err) {
+      if (err instanceof ContextGoneError) this.index.remove(id);
+      else if (err instanceof AppError && err.code === 'storage_corrupt') {
+        this.index.markUnreadable(id, err.message);
+      }
+      throw err;
     }
   }
 }

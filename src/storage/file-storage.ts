@@ -12,7 +12,14 @@ import {
 } from './log-file.js';
 import { contextPaths, idFromSnapshotName } from './paths.js';
 import { encodeSnapshotFile, parseSnapshotFile, readSnapshotHeader } from './snapshot-file.js';
-import type { ContextStorage, ContextSummary, LoadedContext } from './types.js';
+import type {
+  ContextStorage,
+  ContextSummary,
+  LoadedContext,
+  StorageScan,
+  StorageStats,
+  UnreadableContext,
+} from './types.js';
 
 export interface FileStorageOptions {
   /** Root data directory; contexts live in `<dir>/contexts/`. */
@@ -39,6 +46,16 @@ export interface FileStorageOptions {
 export class FileStorage implements ContextStorage {
   readonly dir: string;
   readonly contextsDir: string;
+  /** Running totals of this instance's work; a worker publishes them after each task. */
+  readonly stats: StorageStats = {
+    appends: 0,
+    appendBytes: 0,
+    snapshotBytes: 0,
+    compactions: 0,
+    compactBytes: 0,
+    loadBytes: 0,
+    tornTails: 0,
+  };
   private readonly fsync: boolean;
   private readonly onWarning: (msg: string, err: unknown) => void;
 
@@ -69,6 +86,7 @@ export class FileStorage implements ContextStorage {
       });
       if (!created) throw new StorageConflictError(id);
     });
+    this.stats.snapshotBytes += byteLength(content);
   }
 
   append(id: string, version: number, op: unknown, summary: ContextSummary): number {
@@ -82,6 +100,8 @@ export class FileStorage implements ContextStorage {
       appendFrame(paths.log, frame, { ...options, create: true });
       if (this.fsync) fsyncDir(this.contextsDir);
     });
+    this.stats.appends++;
+    this.stats.appendBytes += frame.length;
     return frame.length;
   }
 
@@ -94,6 +114,8 @@ export class FileStorage implements ContextStorage {
       // A crash before this point is harmless: load() skips log ops the snapshot covers.
       truncateLog(paths.log, 0, this.fsync);
     });
+    this.stats.compactions++;
+    this.stats.compactBytes += byteLength(content);
   }
 
   load(id: string): LoadedContext | null {
@@ -103,8 +125,10 @@ export class FileStorage implements ContextStorage {
       if (snapshotBytes === null) return null;
       const { header, snapshot } = parseSnapshotFile(snapshotBytes, id, paths.snapshot);
       const logBytes = readFileIfExists(paths.log) ?? Buffer.alloc(0);
+      this.stats.loadBytes += snapshotBytes.length + logBytes.length;
       const log = parseLog(logBytes, id, paths.log);
       if (log.torn) {
+        this.stats.tornTails++;
         const dropped = logBytes.length - log.goodEnd;
         this.onWarning(
           `storage: context ${id}: dropping ${dropped} byte torn tail of ${paths.log} ` +
@@ -137,16 +161,32 @@ export class FileStorage implements ContextStorage {
     });
   }
 
-  listSummaries(): ContextSummary[] {
+  /**
+   * Every stored context, for the listing, without loading any: per context the snapshot's
+   * header frame and the log's last frame (see readLastLogRecord), never a snapshot body or
+   * a whole log. A context whose summary cannot be read (bad snapshot header) is reported
+   * in `unreadable`, so the server still knows it exists and answers `storage_corrupt` for
+   * it rather than 404. Files are only read, never changed.
+   */
+  scan(): StorageScan {
     const names = io(`list ${this.contextsDir}`, () => fs.readdirSync(this.contextsDir));
     const summaries: ContextSummary[] = [];
+    const unreadable: UnreadableContext[] = [];
+    const counter = { bytesRead: 0 };
     for (const name of names) {
       const id = idFromSnapshotName(name);
       if (id === null) continue;
-      const summary = this.readSummary(id);
-      if (summary) summaries.push(summary);
+      const read = this.readSummary(id, counter);
+      if (read === null) continue;
+      if ('reason' in read) unreadable.push(read);
+      else summaries.push(read);
     }
-    return summaries;
+    return { summaries, unreadable, bytesRead: counter.bytesRead };
+  }
+
+  /** The readable summaries of `scan()`. */
+  listSummaries(): ContextSummary[] {
+    return this.scan().summaries;
   }
 
   exists(id: string): boolean {
@@ -154,23 +194,35 @@ export class FileStorage implements ContextStorage {
     return io(`stat context ${id}`, () => fs.existsSync(paths.snapshot));
   }
 
-  /** Snapshot header summary, overridden by a newer last log record; null to skip. */
-  private readSummary(id: string): ContextSummary | null {
+  /**
+   * Snapshot header summary, overridden by a newer last log record; null when the context
+   * vanished meanwhile; an UnreadableContext when its header cannot be read.
+   */
+  private readSummary(
+    id: string,
+    counter: { bytesRead: number },
+  ): ContextSummary | UnreadableContext | null {
     const paths = contextPaths(this.contextsDir, id);
     let header: ReturnType<typeof readSnapshotHeader>;
     try {
-      header = readSnapshotHeader(paths.snapshot, id);
+      header = readSnapshotHeader(paths.snapshot, id, counter);
     } catch (err) {
-      this.onWarning(`storage: context ${id}: skipped in listing, unreadable snapshot`, err);
-      return null;
+      this.onWarning(`storage: context ${id}: unreadable snapshot, listed as corrupt`, err);
+      return { id, reason: err instanceof Error ? err.message : String(err) };
     }
     if (header === null) return null; // deleted since readdir
     try {
-      const last = readLastLogRecord(paths.log, id);
+      const last = readLastLogRecord(paths.log, id, counter);
       if (last && last.version > header.version) return last.summary;
     } catch (err) {
       this.onWarning(`storage: context ${id}: unreadable log, listing snapshot summary`, err);
     }
     return header.summary;
   }
+}
+
+function byteLength(chunks: readonly Uint8Array[]): number {
+  let bytes = 0;
+  for (const chunk of chunks) bytes += chunk.byteLength;
+  return bytes;
 }

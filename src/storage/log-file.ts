@@ -110,44 +110,104 @@ export function truncateLog(file: string, length: number, fsync: boolean): void 
 }
 
 const HEADER_WINDOW_BYTES = 64 * 1024;
+/** Tail windows tried, smallest first, before falling back to walking the whole log. */
+const TAIL_WINDOWS = [8 * 1024, 256 * 1024];
 
 /**
- * The last log record whose checksum holds, or null (no log, or no valid frame). Walks the
- * frame headers through a small read window and reads only the final payload(s), so the
- * cost does not depend on payload sizes. Never modifies the file.
+ * The last log record whose checksum holds, or null (no log, or no valid frame). Never
+ * modifies the file. `counter.bytesRead` is increased by the bytes read.
+ *
+ * Fast path (an intact log, the normal case): read a small window at the end of the file
+ * and find, from the end backwards, the offset at which a frame starts that ends exactly
+ * at end of file, with a matching checksum and a payload that decodes as a record of this
+ * context. The cost is that window, whatever the log's length. A frame ending at EOF whose
+ * length and crc32 both match by accident is a 2^-32 event per candidate offset.
+ *
+ * Slow path (a torn tail, or a last frame larger than the windows): walk the frame headers
+ * from the start through a small read window, then read only the final payload(s).
  */
-export function readLastLogRecord(file: string, id: string): LogRecord | null {
+export function readLastLogRecord(
+  file: string,
+  id: string,
+  counter: { bytesRead: number } = { bytesRead: 0 },
+): LogRecord | null {
   const fd = openIfExists(file, 'r');
   if (fd === null) return null;
   try {
     const size = fs.fstatSync(fd).size;
-    const frames: { offset: number; length: number; checksum: number }[] = [];
-    const window = Buffer.alloc(HEADER_WINDOW_BYTES);
-    let windowStart = 0;
-    let windowLength = 0;
-    let offset = 0;
-    while (offset + FRAME_HEADER_BYTES <= size) {
-      if (offset + FRAME_HEADER_BYTES > windowStart + windowLength || offset < windowStart) {
-        windowStart = offset;
-        windowLength = readAt(fd, window, offset);
-        if (windowLength < FRAME_HEADER_BYTES) break;
-      }
-      const length = window.readUInt32LE(offset - windowStart);
-      const checksum = window.readUInt32LE(offset - windowStart + 4);
-      if (length === 0 || offset + FRAME_HEADER_BYTES + length > size) break;
-      frames.push({ offset, length, checksum });
-      offset += FRAME_HEADER_BYTES + length;
+    for (const windowBytes of TAIL_WINDOWS) {
+      const found = lastFrameInTail(fd, size, Math.min(size, windowBytes), id, file, counter);
+      if (found !== null) return found;
+      if (windowBytes >= size) break;
     }
-    for (let i = frames.length - 1; i >= 0; i--) {
-      const frame = frames[i]!;
-      const payload = Buffer.alloc(frame.length);
-      if (readAt(fd, payload, frame.offset + FRAME_HEADER_BYTES) < frame.length) continue;
-      // A failing checksum here is normally a torn tail; fall back to the frame before.
-      if (crc32(payload) !== frame.checksum) continue;
-      return decodeLogPayload(payload, frame.offset, corruptFactory(id, file));
-    }
-    return null;
+    return walkToLastRecord(fd, size, id, file, counter);
   } finally {
     fs.closeSync(fd);
   }
+}
+
+function lastFrameInTail(
+  fd: number,
+  size: number,
+  windowBytes: number,
+  id: string,
+  file: string,
+  counter: { bytesRead: number },
+): LogRecord | null {
+  if (windowBytes <= FRAME_HEADER_BYTES) return null;
+  const tail = Buffer.alloc(windowBytes);
+  const got = readAt(fd, tail, size - windowBytes);
+  counter.bytesRead += got;
+  if (got < windowBytes) return null;
+  for (let at = windowBytes - FRAME_HEADER_BYTES - 1; at >= 0; at--) {
+    const length = tail.readUInt32LE(at);
+    if (length === 0 || at + FRAME_HEADER_BYTES + length !== windowBytes) continue;
+    const payload = tail.subarray(at + FRAME_HEADER_BYTES);
+    if (crc32(payload) !== tail.readUInt32LE(at + 4)) continue;
+    try {
+      const record = decodeLogPayload(payload, size - windowBytes + at, corruptFactory(id, file));
+      if (record.summary.id === id) return record;
+    } catch {
+      // Not a record after all (bytes inside a payload): keep looking.
+    }
+  }
+  return null;
+}
+
+function walkToLastRecord(
+  fd: number,
+  size: number,
+  id: string,
+  file: string,
+  counter: { bytesRead: number },
+): LogRecord | null {
+  const frames: { offset: number; length: number; checksum: number }[] = [];
+  const window = Buffer.alloc(HEADER_WINDOW_BYTES);
+  let windowStart = 0;
+  let windowLength = 0;
+  let offset = 0;
+  while (offset + FRAME_HEADER_BYTES <= size) {
+    if (offset + FRAME_HEADER_BYTES > windowStart + windowLength || offset < windowStart) {
+      windowStart = offset;
+      windowLength = readAt(fd, window, offset);
+      counter.bytesRead += windowLength;
+      if (windowLength < FRAME_HEADER_BYTES) break;
+    }
+    const length = window.readUInt32LE(offset - windowStart);
+    const checksum = window.readUInt32LE(offset - windowStart + 4);
+    if (length === 0 || offset + FRAME_HEADER_BYTES + length > size) break;
+    frames.push({ offset, length, checksum });
+    offset += FRAME_HEADER_BYTES + length;
+  }
+  for (let i = frames.length - 1; i >= 0; i--) {
+    const frame = frames[i]!;
+    const payload = Buffer.alloc(frame.length);
+    const got = readAt(fd, payload, frame.offset + FRAME_HEADER_BYTES);
+    counter.bytesRead += got;
+    if (got < frame.length) continue;
+    // A failing checksum here is normally a torn tail; fall back to the frame before.
+    if (crc32(payload) !== frame.checksum) continue;
+    return decodeLogPayload(payload, frame.offset, corruptFactory(id, file));
+  }
+  return null;
 }

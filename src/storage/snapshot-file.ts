@@ -54,7 +54,11 @@ export function parseSnapshotFile(
  * Reads only the magic and the header frame. Returns null when the file does not exist;
  * throws StorageCorruptError on a bad header and fs errors as they are.
  */
-export function readSnapshotHeader(file: string, id: string): SnapshotHeader | null {
+export function readSnapshotHeader(
+  file: string,
+  id: string,
+  counter?: { bytesRead: number },
+): SnapshotHeader | null {
   const fd = openIfExists(file, 'r');
   if (fd === null) return null;
   try {
@@ -62,7 +66,9 @@ export function readSnapshotHeader(file: string, id: string): SnapshotHeader | n
       new StorageCorruptError(id, file, `snapshot: ${reason}`, { cause });
     const size = fs.fstatSync(fd).size;
     const prefix = Buffer.alloc(PREFIX_BYTES);
-    if (readAt(fd, prefix, 0) < PREFIX_BYTES) throw corrupt('file too short');
+    const prefixRead = readAt(fd, prefix, 0);
+    if (counter) counter.bytesRead += prefixRead;
+    if (prefixRead < PREFIX_BYTES) throw corrupt('file too short');
     if (!prefix.subarray(0, 4).equals(SNAPSHOT_MAGIC)) throw corrupt('bad magic');
     const length = prefix.readUInt32LE(SNAPSHOT_MAGIC.length);
     if (length === 0 || PREFIX_BYTES + length > size) {
@@ -71,7 +77,9 @@ export function readSnapshotHeader(file: string, id: string): SnapshotHeader | n
     // Re-frame header and payload together so readFrameAt performs the checksum test.
     const frame = Buffer.alloc(FRAME_HEADER_BYTES + length);
     prefix.copy(frame, 0, SNAPSHOT_MAGIC.length);
-    if (readAt(fd, frame, PREFIX_BYTES, FRAME_HEADER_BYTES) < length) {
+    const frameRead = readAt(fd, frame, PREFIX_BYTES, FRAME_HEADER_BYTES);
+    if (counter) counter.bytesRead += frameRead;
+    if (frameRead < length) {
       throw corrupt('header frame: file too short');
     }
     const read = readFrameAt(frame, 0);

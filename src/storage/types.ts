@@ -35,6 +35,40 @@ export interface LoadedContext {
 }
 
 /**
+ * What one storage instance has done since it was made, as running totals (never reset).
+ * Workers publish the per-task differences into the shared work counters (src/metrics/).
+ */
+export interface StorageStats {
+  /** Log frames appended, and their bytes (header included). */
+  appends: number;
+  appendBytes: number;
+  /** Snapshot file bytes written by create(). */
+  snapshotBytes: number;
+  /** Compactions, and the snapshot file bytes they wrote. */
+  compactions: number;
+  compactBytes: number;
+  /** Snapshot and log bytes read by load(). */
+  loadBytes: number;
+  /** Torn log tails dropped by load(). */
+  tornTails: number;
+}
+
+/** A stored context whose summary cannot be read: it exists, but cannot be served. */
+export interface UnreadableContext {
+  id: string;
+  /** Why, for a person (the file and what failed). */
+  reason: string;
+}
+
+/** Everything stored, as a listing sees it (see FileStorage.scan). */
+export interface StorageScan {
+  summaries: ContextSummary[];
+  unreadable: UnreadableContext[];
+  /** File bytes read to build the listing (snapshot header frames and last log frames). */
+  bytesRead: number;
+}
+
+/**
  * Synchronous per-context store. Every mutating call is durable when it returns. Callers
  * serialise calls per context (they hold the context's write lock); `listSummaries` and
  * `exists` may run concurrently with anything.

@@ -1,0 +1,163 @@
+import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import type { ResidentStats } from '../cache/resident-set.js';
+import { OPS, WORK_COLUMNS, type WorkColumn, type WorkCounters } from './work-counters.js';
+
+/** Where the metrics come from; each is read at scrape time, never pushed. */
+export interface MetricsSources {
+  /** Worker-side work, per task op, in shared memory. */
+  work: WorkCounters;
+  residents: { stats(): ResidentStats };
+  arena: {
+    stats(): { usedBytes: number; liveBlocks: number; carvedBytes: number; bufferBytes: number };
+  };
+  index: { readonly size: number; readonly unreadableCount: number };
+  pool: { readonly threads: number; readonly queueSize: number };
+}
+
+export interface Metrics {
+  /**
+   * The registry `GET /metrics` serves. Add collectors to it from anywhere that holds it:
+   * `new Gauge({ name, help, registers: [metrics.registry], collect() { this.set(...) } })`.
+   */
+  readonly registry: Registry;
+}
+
+/** Prometheus names and help of the shared work counters (all labelled by task `op`). */
+const WORK_METRICS: Record<WorkColumn, [name: string, help: string]> = {
+  tasks: ['ccs_worker_tasks_total', 'Tasks run by the workers'],
+  recordsRead: ['ccs_records_read_total', 'Message records read (copied out) in shared memory'],
+  recordBytesRead: ['ccs_record_bytes_read_total', 'Bytes of message records read'],
+  refsRead: ['ccs_refs_read_total', 'Branch-array entries (record refs) read'],
+  recordsWritten: ['ccs_records_written_total', 'Message records written into shared memory'],
+  recordBytesWritten: ['ccs_record_bytes_written_total', 'Bytes of message records written'],
+  metaReads: ['ccs_meta_reads_total', 'Context metadata records decoded'],
+  storageAppends: ['ccs_storage_appends_total', 'Log frames appended to storage'],
+  storageAppendBytes: ['ccs_storage_append_bytes_total', 'Bytes appended to storage logs'],
+  storageSnapshotBytes: [
+    'ccs_storage_snapshot_bytes_total',
+    'Snapshot bytes written to storage when contexts are created',
+  ],
+  storageCompactions: ['ccs_storage_compactions_total', 'Logs folded into a new snapshot'],
+  storageCompactBytes: [
+    'ccs_storage_compact_bytes_total',
+    'Snapshot bytes written to storage by compactions',
+  ],
+  storageLoadBytes: ['ccs_storage_load_bytes_total', 'Snapshot and log bytes read by loads'],
+  storageTornTails: ['ccs_storage_torn_tails_total', 'Torn log tails dropped while loading'],
+};
+
+/**
+ * The main thread's metrics: a prom-client registry whose collectors read, at scrape time,
+ * the shared work counters the workers add to, the resident set's counters, and gauges of
+ * shared memory, the index and the pool. Nothing is counted on the request path here.
+ */
+export function createMetrics(
+  sources: MetricsSources,
+  options: { defaultMetrics?: boolean } = {},
+): Metrics {
+  const registry = new Registry();
+  if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
+
+  for (const column of WORK_COLUMNS) {
+    const [name, help] = WORK_METRICS[column];
+    new Counter({
+      name,
+      help,
+      labelNames: ['op'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const op of OPS) this.inc({ op }, sources.work.read(op)[column]);
+      },
+    });
+  }
+
+  const residentCounter = (name: string, help: string, key: keyof ResidentStats) =>
+    new Counter({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(sources.residents.stats()[key]);
+      },
+    });
+  residentCounter(
+    'ccs_context_loads_total',
+    'Contexts loaded from storage (one per miss)',
+    'loads',
+  );
+  residentCounter('ccs_context_load_failures_total', 'Loads that failed', 'loadFailures');
+  residentCounter('ccs_context_evictions_total', 'Contexts evicted from memory', 'evictions');
+  residentCounter(
+    'ccs_context_eviction_failures_total',
+    'Evictions that failed (the context stayed resident)',
+    'evictionFailures',
+  );
+  residentCounter(
+    'ccs_context_invalidations_total',
+    'Resident copies dropped because a worker found them poisoned (reloaded on next use)',
+    'invalidations',
+  );
+  residentCounter(
+    'ccs_slot_waits_total',
+    'Requests that waited for a slot because every slot was pinned',
+    'slotWaits',
+  );
+  residentCounter(
+    'ccs_slot_wait_timeouts_total',
+    'Requests that gave up waiting for a slot (503)',
+    'slotWaitTimeouts',
+  );
+
+  const gauge = (name: string, help: string, read: () => number) =>
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.set(read());
+      },
+    });
+  gauge(
+    'ccs_resident_contexts',
+    'Contexts resident in shared memory and ready',
+    () => sources.residents.stats().resident,
+  );
+  gauge(
+    'ccs_slots_in_use',
+    'Context slots occupied (including loads and evictions)',
+    () => sources.residents.stats().slotsInUse,
+  );
+  gauge('ccs_slots', 'Context slots (CACHE_MAX_CONTEXTS)', () => sources.residents.stats().slots);
+  gauge(
+    'ccs_arena_used_bytes',
+    'Shared-memory arena bytes in live blocks',
+    () => sources.arena.stats().usedBytes,
+  );
+  gauge(
+    'ccs_arena_carved_bytes',
+    'Shared-memory arena bytes ever carved (high-water mark)',
+    () => sources.arena.stats().carvedBytes,
+  );
+  gauge(
+    'ccs_arena_buffer_bytes',
+    'Shared-memory arena buffer size (committed)',
+    () => sources.arena.stats().bufferBytes,
+  );
+  gauge(
+    'ccs_arena_live_blocks',
+    'Live blocks in the shared-memory arena',
+    () => sources.arena.stats().liveBlocks,
+  );
+  gauge('ccs_stored_contexts', 'Contexts in storage that can be listed', () => sources.index.size);
+  gauge(
+    'ccs_corrupt_contexts',
+    'Contexts in storage whose files cannot be read',
+    () => sources.index.unreadableCount,
+  );
+  gauge('ccs_pool_threads', 'Worker threads', () => sources.pool.threads);
+  gauge('ccs_pool_queued_tasks', 'Tasks waiting for a worker', () => sources.pool.queueSize);
+
+  return { registry };
+}

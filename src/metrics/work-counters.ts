@@ -1,0 +1,124 @@
+/**
+ * Work counters in shared memory: every worker adds what each task did (records and bytes
+ * touched in shared memory, bytes written to and read from storage) with `Atomics.add`, and
+ * the main thread reads them at scrape time. Counting work rather than time is what lets
+ * tests prove that a request's cost follows what it returns, not the conversation's size.
+ *
+ * Layout: one BigInt64Array over the buffer, a row of `COLUMNS` words per task op.
+ *
+ * | word                    | meaning                                                  |
+ * |-------------------------|----------------------------------------------------------|
+ * | `row * COLUMNS + col`   | counter `col` (see `WorkColumn`) of task op `OPS[row]`;  |
+ * |                         | ops not listed in `OPS` share the last row, `other`      |
+ *
+ * Columns (`WorkColumn`), each a monotonically increasing count since the server started:
+ *
+ * | col | name                  | counts                                                     |
+ * |-----|-----------------------|------------------------------------------------------------|
+ * | 0   | tasks                 | tasks run                                                  |
+ * | 1   | recordsRead           | message records whose bytes were read (copied out)         |
+ * | 2   | recordBytesRead       | bytes of those records                                     |
+ * | 3   | refsRead              | branch-array entries (record refs) read                    |
+ * | 4   | recordsWritten        | message records written into shared memory                 |
+ * | 5   | recordBytesWritten    | bytes of those records (16-byte id + DTO JSON)             |
+ * | 6   | metaReads             | metadata records decoded                                   |
+ * | 7   | storageAppends        | log frames appended (one per committed write)              |
+ * | 8   | storageAppendBytes    | bytes of those frames                                      |
+ * | 9   | storageSnapshotBytes  | snapshot bytes written when a context is created           |
+ * | 10  | storageCompactions    | logs folded into a new snapshot                            |
+ * | 11  | storageCompactBytes   | snapshot bytes written by those compactions                |
+ * | 12  | storageLoadBytes      | snapshot + log bytes read to load contexts                 |
+ * | 13  | storageTornTails      | torn log tails dropped while loading                       |
+ * | 14–15 | reserved            |                                                            |
+ *
+ * Words are BigInt64 so no counter wraps; a worker adds once per non-zero column per task.
+ * Task ops (src/pool/tasks.ts `TaskOp`) are matched by name. To count a new op separately,
+ * add it to `OPS` (rows are positional; the buffer is created by the main thread from this
+ * same list, so every thread agrees); until then it is counted under `other`.
+ */
+export const OPS = [
+  'create',
+  'load',
+  'evict',
+  'getContext',
+  'getState',
+  'listMessages',
+  'appendMessage',
+  'updateContext',
+  'deleteContext',
+  'beginTurn',
+  'transition',
+  'appendAndTransition',
+  'decideTools',
+  'markApproved',
+  'promptView',
+  'forceState',
+  'fork',
+  'updateBranch',
+  'deleteBranch',
+  'other',
+] as const;
+
+export type MetricOp = (typeof OPS)[number];
+
+export const WORK_COLUMNS = [
+  'tasks',
+  'recordsRead',
+  'recordBytesRead',
+  'refsRead',
+  'recordsWritten',
+  'recordBytesWritten',
+  'metaReads',
+  'storageAppends',
+  'storageAppendBytes',
+  'storageSnapshotBytes',
+  'storageCompactions',
+  'storageCompactBytes',
+  'storageLoadBytes',
+  'storageTornTails',
+] as const;
+
+export type WorkColumn = (typeof WORK_COLUMNS)[number];
+export type WorkSample = Record<WorkColumn, number>;
+
+const COLUMNS = 16;
+const OTHER_ROW = OPS.length - 1;
+const rowOf = new Map<string, number>(OPS.map((op, row) => [op, row]));
+const columnOf = Object.fromEntries(WORK_COLUMNS.map((name, col) => [name, col])) as Record<
+  WorkColumn,
+  number
+>;
+
+export function emptySample(): WorkSample {
+  return Object.fromEntries(WORK_COLUMNS.map((name) => [name, 0])) as WorkSample;
+}
+
+export class WorkCounters {
+  private readonly words: BigInt64Array;
+
+  /** The shared buffer: created once by the main thread, handed to every worker. */
+  static createBuffer(): SharedArrayBuffer {
+    return new SharedArrayBuffer(OPS.length * COLUMNS * 8);
+  }
+
+  constructor(readonly sab: SharedArrayBuffer) {
+    this.words = new BigInt64Array(sab);
+  }
+
+  /** Adds `value` to one counter of `op`'s row (`other` for an op not in `OPS`). */
+  add(op: string, column: WorkColumn, value: number): void {
+    if (value === 0) return;
+    const row = rowOf.get(op) ?? OTHER_ROW;
+    Atomics.add(this.words, row * COLUMNS + columnOf[column], BigInt(value));
+  }
+
+  /** The counters of one op. */
+  read(op: MetricOp): WorkSample {
+    const base = rowOf.get(op)! * COLUMNS;
+    const sample = emptySample();
+    for (const name of WORK_COLUMNS) {
+      sample[name] = Number(Atomics.load(this.words, base + columnOf[name]));
+    }
+    return sample;
+  }
+}
