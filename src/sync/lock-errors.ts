@@ -1,7 +1,7 @@
 /**
  * Errors raised by the shared-memory locks in `src/sync`.
  *
- * Both carry a stable machine-readable `code` so that callers (the HTTP layer maps
+ * All carry a stable machine-readable `code` so that callers (the HTTP layer maps
  * `lock_timeout` to 503 + Retry-After) can branch without `instanceof` across realms.
  */
 
@@ -48,5 +48,58 @@ export class LockUsageError extends Error {
   constructor(message: string) {
     super(message);
     this.name = 'LockUsageError';
+  }
+}
+
+/** Which lock-order rule a `LockOrderError` reports. */
+export type LockOrderRule = 'reentrant' | 'rank' | 'cache-across-wait';
+
+/**
+ * Checked mode refused an acquire that breaks the lock-order rules (see `lock-ids.ts`): the
+ * thread already holds the lock, or holds a lock of equal or higher rank, or would wait for
+ * a context lock while holding the cache lock. Thrown at the call, before anything waits or
+ * changes: the lock and the registry are left as they were.
+ */
+export class LockOrderError extends Error {
+  readonly code = 'lock_order' as const;
+  readonly rule: LockOrderRule;
+  /** Id of the lock being acquired. */
+  readonly lockId: number;
+  /** Id of the held lock that forbids it. */
+  readonly heldLockId: number;
+
+  constructor(rule: LockOrderRule, lockId: number, heldLockId: number, message: string) {
+    super(message);
+    this.name = 'LockOrderError';
+    this.rule = rule;
+    this.lockId = lockId;
+    this.heldLockId = heldLockId;
+  }
+}
+
+/**
+ * The deadlock detector chose this waiter to break a wait-for cycle. Like a timeout, the
+ * waiter holds nothing it was waiting for and a writer has withdrawn its announcement; the
+ * locks the thread held *before* the call are still held, and releasing them (in `finally`)
+ * is what lets the other threads of the cycle proceed. The server answers 503, as for a
+ * timeout.
+ */
+export class DeadlockError extends Error {
+  readonly code = 'lock_deadlock' as const;
+  readonly mode: LockMode;
+  /** Id of the lock the victim was waiting for. */
+  readonly lockId: number;
+  /** How long it had waited, in milliseconds. */
+  readonly waitedMs: number;
+
+  constructor(mode: LockMode, lockId: number, waitedMs: number, description: string) {
+    super(
+      `${mode} lock ${description} abandoned after ${Math.round(waitedMs)} ms: ` +
+        'this waiter was chosen to break a deadlock',
+    );
+    this.name = 'DeadlockError';
+    this.mode = mode;
+    this.lockId = lockId;
+    this.waitedMs = waitedMs;
   }
 }

@@ -39,29 +39,46 @@
  * (`currentLockOwnerId()`, `threadId + 1`) is stored in OWNER, `writeUnlock` from any
  * other thread throws `LockUsageError`, and timeouts report it. Async tasks on one thread
  * share that id, so they are not told apart. Read locks are counted, not owned: a stray
- * `readUnlock` is only detected when the reader count is already 0.
+ * `readUnlock` is only detected when the reader count is already 0 (a registered lock also
+ * refuses one from a thread that holds no read lock on it).
  *
  * **Not reentrant.** A thread holding the write lock that calls a blocking acquire gets a
  * `LockUsageError` (it would otherwise wait for itself until the deadline); `tryRead` /
  * `tryWrite` just return `false`, and the async forms wait (another task on the same
  * thread may release). Taking the read lock twice on one thread works only while no
  * writer is waiting; a thread holding a read lock that calls `writeLock` waits for itself
- * until the deadline. Don't.
+ * until the deadline (registered locks: checked mode refuses both at the call, and the
+ * deadlock detector breaks the wait). Don't.
  *
- * **Not yet handled** (word 3 is reserved for it): poisoning and recovery of locks held
- * by a thread that died, and a per-lock id for deadlock diagnostics.
+ * **Registry.** A lock built with `{ id, registry }` (see `lock-registry.ts`) records every
+ * acquire, wait and release in the calling thread's registry record, counts contention in
+ * the registry's metrics, honours checked mode (`LockOrderError` at the call, before
+ * anything waits), can be failed by the deadlock detector (`DeadlockError`, leaving the lock
+ * word exactly as a timeout does), and can be recovered if its holder dies
+ * (`recovery.ts`). A registered writer also stores its record's *tag* in STATE (below).
+ * Without a registry the lock behaves exactly as before and its words are the same.
+ *
+ * **Memory operations.** Every access to the lock words goes through a `LockMemory`
+ * (`memory.ts`): `Atomics` in production, a simulated memory in the schedule explorer
+ * (`model/`), which therefore runs this very code through every interleaving it explores.
  *
  * # Layout (parking_lot `raw_rwlock.rs` style)
  *
  * | word       | bits  | field              | meaning                                     |
  * |------------|-------|--------------------|---------------------------------------------|
- * | 0 STATE    | 0–15  | readers            | threads holding the read lock (READER_ONE)  |
+ * | 0 STATE    | 0–15  | readers / tag      | threads holding the read lock (READER_ONE); |
+ * |            |       |                    | while WRITER_HELD: the writer's registry    |
+ * |            |       |                    | tag (record index + 1), 0 if unregistered   |
  * | 0 STATE    | 16–29 | writers waiting    | announced writers (WRITER_WAITING_ONE)      |
  * | 0 STATE    | 30    | WRITER_HELD        | a writer holds the lock                     |
  * | 0 STATE    | 31    | —                  | always 0 (the word stays non-negative)      |
  * | 1 OWNER    | all   | owner id           | holder of the write lock, 0 when none       |
  * | 2 SLEEPERS | all   | sleepers           | threads parked in wait/waitAsync on STATE   |
- * | 3 —        | all   | reserved           | 0; future per-lock id / poison flag         |
+ * | 3 —        | all   | reserved           | 0                                           |
+ *
+ * The tag makes "which thread holds the write lock" part of the same compare-exchange that
+ * takes it, so a supervisor can release the write lock of a thread that was terminated at
+ * any instruction (OWNER is stored after the compare-exchange and may be missing).
  *
  * Every admission decision is one compare-exchange on STATE, made by the pure predicates
  * below:
@@ -70,16 +87,17 @@
  * |---------------------|-------------------------------------------|--------------------------|
  * | read acquire        | !WRITER_HELD && writers waiting == 0      | s + READER_ONE           |
  * | write announce      | always (writers waiting < 16383)          | s + WRITER_WAITING_ONE   |
- * | write acquire       | readers == 0 && !WRITER_HELD              | s − WWO + WRITER_HELD    |
- * | tryWrite (*)        | readers == 0 && !WRITER_HELD              | s + WRITER_HELD          |
- * | write give-up       | (deadline passed)                         | s − WRITER_WAITING_ONE   |
+ * | write acquire       | readers == 0 && !WRITER_HELD              | s − WWO + WRITER_HELD + t|
+ * | tryWrite (*)        | readers == 0 && !WRITER_HELD              | s + WRITER_HELD + t      |
+ * | write give-up       | (deadline passed or deadlock victim)      | s − WRITER_WAITING_ONE   |
  * | readUnlock          | readers > 0 (else `LockUsageError`)       | s − READER_ONE           |
- * | writeUnlock         | OWNER == me (else `LockUsageError`)       | s & ~WRITER_HELD         |
+ * | writeUnlock         | OWNER == me (else `LockUsageError`)       | s & ~(WRITER_HELD | tag) |
  *
- * (WWO = `WRITER_WAITING_ONE`. (*) Also the first, unannounced attempt of `writeLock` /
- * `writeLockAsync`, so an uncontended write acquire is a single compare-exchange.) The
- * announce is a compare-exchange loop rather than `Atomics.add` only so that it can refuse
- * to carry into WRITER_HELD; `readUnlock` is one so that a stray unlock changes nothing.
+ * (WWO = `WRITER_WAITING_ONE`, t = the writer's tag. (*) Also the first, unannounced attempt
+ * of `writeLock` / `writeLockAsync`, so an uncontended write acquire is a single
+ * compare-exchange.) The announce is a compare-exchange loop rather than `Atomics.add` only
+ * so that it can refuse to carry into WRITER_HELD; `readUnlock` is one so that a stray
+ * unlock changes nothing.
  *
  * After a writeUnlock, a write give-up, or a readUnlock that released the last reader, the
  * releaser wakes every sleeper if SLEEPERS > 0. Those are the only transitions that can
@@ -104,15 +122,23 @@
  * - Otherwise R sees W counted and notifies. `wait` checks the value and enqueues W in one
  *   critical section that `notify` also takes, so either W is already queued and is woken,
  *   or W's check comes after R's RMW and sees the new value.
- * No wake-up is lost. A stale SLEEPERS > 0 only costs a spurious notify.
+ * No wake-up is lost. A stale SLEEPERS > 0 only costs a spurious notify. The schedule
+ * explorer (`test/sync/model.test.ts`) checks this argument, mutual exclusion and write
+ * preference on every interleaving of two and three threads within its bounds.
+ *
+ * The deadlock detector wakes a victim by setting its registry VICTIM word and notifying
+ * STATE; that notify can land before the victim parks (STATE is unchanged, so `wait` does
+ * not return): the detector therefore repeats it on every scan until the victim has left.
  *
  * The fast paths (uncontended tryRead / tryWrite / readUnlock / writeUnlock, and the
- * first attempt of every acquire) are a load and a compare-exchange and allocate nothing.
+ * first attempt of every acquire) are a load and a compare-exchange and allocate nothing;
+ * a registered lock adds a few stores to its thread's record (see `docs/locking.md`).
  */
 
-import { isMainThread } from 'node:worker_threads';
-import { LockTimeoutError, LockUsageError } from './lock-errors.js';
-import { currentLockOwnerId } from './thread-id.js';
+import { DeadlockError, LockTimeoutError, LockUsageError } from './lock-errors.js';
+import { describeLock, lockClassIndex } from './lock-ids.js';
+import type { LockRegistry } from './lock-registry.js';
+import { atomicsMemory, type LockMemory } from './memory.js';
 
 export { currentLockOwnerId } from './thread-id.js';
 
@@ -134,7 +160,10 @@ export const WRITER_HELD = 1 << 30;
 export const MAX_READERS = READERS_MASK;
 export const MAX_WRITERS_WAITING = WRITERS_WAITING_MASK >>> 16;
 
-/** Number of threads (or async tasks) holding the read lock in state `s`. */
+/**
+ * The readers field of state `s`: the number of threads (or async tasks) holding the read
+ * lock — or, while `writerHeld(s)`, the registry tag of the writer.
+ */
 export function readers(s: number): number {
   return s & READERS_MASK;
 }
@@ -149,6 +178,11 @@ export function writerHeld(s: number): boolean {
   return (s & WRITER_HELD) !== 0;
 }
 
+/** Registry tag of the writer holding the lock in state `s` (0: none or unregistered). */
+export function writerTag(s: number): number {
+  return writerHeld(s) ? s & READERS_MASK : 0;
+}
+
 /** Read admission: no writer holds the lock and none is waiting (write preference). */
 export function canRead(s: number): boolean {
   return (s & (WRITER_HELD | WRITERS_WAITING_MASK)) === 0;
@@ -158,14 +192,6 @@ export function canRead(s: number): boolean {
 export function canWrite(s: number): boolean {
   return (s & (WRITER_HELD | READERS_MASK)) === 0;
 }
-
-// Node 20 has Atomics.waitAsync but the ES2023 lib we compile against does not declare it.
-type WaitAsyncResult =
-  | { async: false; value: 'not-equal' | 'timed-out' }
-  | { async: true; value: Promise<'ok' | 'timed-out'> };
-const AtomicsWithWaitAsync = Atomics as unknown as {
-  waitAsync(i32: Int32Array, index: number, value: number, timeoutMs: number): WaitAsyncResult;
-};
 
 // In Node 20 a pending Atomics.waitAsync does not keep the event loop alive
 // (nodejs/node#44729), so an async waiter with nothing else pending could see its thread
@@ -183,9 +209,42 @@ function readerOverflow(): LockUsageError {
   return new LockUsageError(`rwlock reader count overflow (max ${MAX_READERS})`);
 }
 
+function writerOverflow(): LockUsageError {
+  return new LockUsageError(`rwlock writers-waiting overflow (max ${MAX_WRITERS_WAITING})`);
+}
+
+export interface RwLockOptions {
+  /** Stable lock id (`lock-ids.ts`); required with a registry. */
+  id?: number;
+  /** Record holdings and waits in this registry (this thread's view of it). */
+  registry?: LockRegistry;
+  /** Memory operations; default `atomicsMemory`. The schedule explorer passes its own. */
+  memory?: LockMemory;
+}
+
+/** One waiting acquire (slow path). */
+interface Waiter {
+  readonly write: boolean;
+  readonly timeoutMs: number;
+  /** Registry entry of the attempt, -1 if none. */
+  readonly entry: number;
+  /** Thread-clock time the wait started. */
+  readonly start: number;
+  readonly deadline: number;
+  /** Registry wait number (0: not recorded, cannot be made a deadlock victim). */
+  seq: number;
+  /** Time left when the last step decided to park. */
+  remaining: number;
+}
+
 /** A reader-writer lock over `RWLOCK_WORDS` Int32 words at `base` of a shared Int32Array. */
 export class RwLock {
-  private readonly i32: Int32Array;
+  readonly i32: Int32Array;
+  readonly base: number;
+  /** Lock id (0 when none was given). */
+  readonly id: number;
+  protected readonly m: LockMemory;
+  protected readonly reg: LockRegistry | null;
   private readonly stateAt: number;
   private readonly ownerAt: number;
   private readonly sleepersAt: number;
@@ -194,7 +253,7 @@ export class RwLock {
    * Views the lock at `base`; does not modify memory. The words must be zero (see `init`)
    * before the first thread uses the lock.
    */
-  constructor(i32: Int32Array, base: number) {
+  constructor(i32: Int32Array, base: number, options: RwLockOptions = {}) {
     if (!(i32 instanceof Int32Array) || !(i32.buffer instanceof SharedArrayBuffer)) {
       throw new TypeError('RwLock needs an Int32Array over a SharedArrayBuffer');
     }
@@ -203,187 +262,212 @@ export class RwLock {
         `RwLock base ${String(base)} out of range for an Int32Array of length ${i32.length}`,
       );
     }
+    const id = options.id ?? 0;
+    if (!Number.isInteger(id) || id < 0) throw new RangeError(`bad lock id ${String(id)}`);
+    if (options.registry !== undefined && id === 0) {
+      throw new TypeError('a registered RwLock needs a lock id (see lock-ids.ts)');
+    }
     this.i32 = i32;
+    this.base = base;
+    this.id = id;
+    this.m = options.memory ?? options.registry?.m ?? atomicsMemory;
+    this.reg = options.registry ?? null;
     this.stateAt = base + STATE;
     this.ownerAt = base + OWNER;
     this.sleepersAt = base + SLEEPERS;
+    this.reg?.attach(this);
   }
 
   /** Zeroes the lock's words (unlocked, no owner, no sleepers) and returns a view of it. */
-  static init(i32: Int32Array, base: number): RwLock {
-    const lock = new RwLock(i32, base);
+  static init(i32: Int32Array, base: number, options?: RwLockOptions): RwLock {
+    const lock = new RwLock(i32, base, options);
     for (let i = 0; i < RWLOCK_WORDS; i++) Atomics.store(i32, base + i, 0);
     return lock;
   }
 
   /** Owner id of the thread holding the write lock, 0 if none (or not yet recorded). */
   get ownerId(): number {
-    return Atomics.load(this.i32, this.ownerAt);
+    return this.m.load(this.i32, this.ownerAt);
   }
 
   /** Current number of read-lock holders. */
   get readers(): number {
-    return readers(Atomics.load(this.i32, this.stateAt));
+    const s = this.m.load(this.i32, this.stateAt);
+    return writerHeld(s) ? 0 : readers(s);
   }
 
   /** Current number of writers that announced themselves and are waiting. */
   get writersWaiting(): number {
-    return writersWaiting(Atomics.load(this.i32, this.stateAt));
+    return writersWaiting(this.m.load(this.i32, this.stateAt));
   }
 
   /** Whether a writer currently holds the lock. */
   get isWriteLocked(): boolean {
-    return writerHeld(Atomics.load(this.i32, this.stateAt));
+    return writerHeld(this.m.load(this.i32, this.stateAt));
   }
 
   /** Takes the read lock if it is available now; never waits. */
   tryRead(): boolean {
-    for (;;) {
-      const s = Atomics.load(this.i32, this.stateAt);
-      if (!canRead(s)) return false;
-      if (this.casRead(s)) return true;
+    const reg = this.reg;
+    if (reg === null) return this.readFast();
+    reg.checkOrder(this.id, false, 'tryRead');
+    const e = reg.beginAcquire(this.id, false);
+    if (this.readFast()) {
+      reg.acquired(e, this.id);
+      return true;
     }
+    reg.cancelAcquire(e);
+    return false;
   }
 
   /** Takes the write lock if it is available now; never waits and does not announce. */
   tryWrite(): boolean {
-    for (;;) {
-      const s = Atomics.load(this.i32, this.stateAt);
-      if (!canWrite(s)) return false;
-      if (Atomics.compareExchange(this.i32, this.stateAt, s, s + WRITER_HELD) === s) {
-        Atomics.store(this.i32, this.ownerAt, currentLockOwnerId());
-        return true;
-      }
+    const reg = this.reg;
+    if (reg === null) return this.writeFast(0);
+    reg.checkOrder(this.id, false, 'tryWrite');
+    const e = reg.beginAcquire(this.id, true);
+    if (this.writeFast(reg.tag)) {
+      reg.acquired(e, this.id);
+      return true;
     }
+    reg.cancelAcquire(e);
+    return false;
   }
 
   /**
    * Takes the read lock, parking the thread until it is available or `timeoutMs` passes
    * (then throws `LockTimeoutError`). Workers only: throws `LockUsageError` on the main
-   * thread, or if this thread holds the write lock.
+   * thread, or if this thread holds the write lock. Registered locks may also throw
+   * `LockOrderError` (checked mode, before anything changes) and `DeadlockError`.
    */
   readLock(timeoutMs: number): void {
     checkTimeout(timeoutMs);
-    if (isMainThread) throw this.mainThreadBlock('readLock', 'readLockAsync');
-    if (this.tryRead()) return;
-    this.checkNotOwner('readLock');
-    const i32 = this.i32;
-    const deadline = performance.now() + timeoutMs;
-    for (;;) {
-      const s = Atomics.load(i32, this.stateAt);
-      if (canRead(s)) {
-        if (this.casRead(s)) return;
-        continue;
-      }
-      const remaining = deadline - performance.now();
-      if (remaining <= 0) {
-        throw new LockTimeoutError('read', timeoutMs, Atomics.load(i32, this.ownerAt));
-      }
-      this.park(s, remaining);
+    if (!this.m.canBlock) throw this.mainThreadBlock('readLock', 'readLockAsync');
+    const reg = this.reg;
+    let e = -1;
+    if (reg !== null) {
+      reg.checkOrder(this.id, true, 'readLock');
+      e = reg.beginAcquire(this.id, false);
     }
+    if (this.readFast()) {
+      reg?.acquired(e, this.id);
+      return;
+    }
+    this.checkNotOwner('readLock', e);
+    const w = this.startWait(false, timeoutMs, e, false);
+    for (let s = this.readStep(w); s >= 0; s = this.readStep(w)) this.park(s, w.remaining);
+    this.finishWait(w);
   }
 
   /**
    * Takes the write lock, parking the thread until it is available or `timeoutMs` passes
    * (then throws `LockTimeoutError`). While waiting, the writer's announcement keeps new
    * readers out. Workers only: throws `LockUsageError` on the main thread, or if this
-   * thread already holds the write lock.
+   * thread already holds the write lock. Registered locks may also throw `LockOrderError`
+   * and `DeadlockError`.
    */
   writeLock(timeoutMs: number): void {
     checkTimeout(timeoutMs);
-    if (isMainThread) throw this.mainThreadBlock('writeLock', 'writeLockAsync');
-    if (this.tryWrite()) return;
-    this.checkNotOwner('writeLock');
-    const i32 = this.i32;
-    const deadline = performance.now() + timeoutMs;
-    this.announceWriter();
-    for (;;) {
-      const s = Atomics.load(i32, this.stateAt);
-      if (canWrite(s)) {
-        if (this.casWrite(s)) return;
-        continue;
-      }
-      const remaining = deadline - performance.now();
-      if (remaining <= 0) {
-        const ownerId = Atomics.load(i32, this.ownerAt);
-        this.withdrawWriter();
-        throw new LockTimeoutError('write', timeoutMs, ownerId);
-      }
-      this.park(s, remaining);
+    if (!this.m.canBlock) throw this.mainThreadBlock('writeLock', 'writeLockAsync');
+    const reg = this.reg;
+    let e = -1;
+    let tag = 0;
+    if (reg !== null) {
+      reg.checkOrder(this.id, true, 'writeLock');
+      e = reg.beginAcquire(this.id, true);
+      tag = reg.tag;
     }
+    if (this.writeFast(tag)) {
+      reg?.acquired(e, this.id);
+      return;
+    }
+    this.checkNotOwner('writeLock', e);
+    const w = this.startWait(true, timeoutMs, e, false);
+    for (let s = this.writeStep(w, tag); s >= 0; s = this.writeStep(w, tag)) {
+      this.park(s, w.remaining);
+    }
+    this.finishWait(w);
   }
 
   /** Like `readLock` but waits with `Atomics.waitAsync`; allowed on any thread. */
   async readLockAsync(timeoutMs: number): Promise<void> {
     checkTimeout(timeoutMs);
-    if (this.tryRead()) return;
-    const i32 = this.i32;
-    const deadline = performance.now() + timeoutMs;
+    const reg = this.reg;
+    const e = reg === null ? -1 : reg.beginAcquire(this.id, false);
+    if (this.readFast()) {
+      reg?.acquired(e, this.id);
+      return;
+    }
+    const w = this.startWait(false, timeoutMs, e, true);
     const keepAlive = setInterval(keepAliveTick, KEEP_ALIVE_MS);
     try {
-      for (;;) {
-        const s = Atomics.load(i32, this.stateAt);
-        if (canRead(s)) {
-          if (this.casRead(s)) return;
-          continue;
-        }
-        const remaining = deadline - performance.now();
-        if (remaining <= 0) {
-          throw new LockTimeoutError('read', timeoutMs, Atomics.load(i32, this.ownerAt));
-        }
-        await this.parkAsync(s, remaining);
+      for (let s = this.readStep(w); s >= 0; s = this.readStep(w)) {
+        await this.parkAsync(s, w.remaining);
       }
     } finally {
       clearInterval(keepAlive);
     }
+    this.finishWait(w);
   }
 
   /** Like `writeLock` but waits with `Atomics.waitAsync`; allowed on any thread. */
   async writeLockAsync(timeoutMs: number): Promise<void> {
     checkTimeout(timeoutMs);
-    if (this.tryWrite()) return;
-    const i32 = this.i32;
-    const deadline = performance.now() + timeoutMs;
+    const reg = this.reg;
+    const e = reg === null ? -1 : reg.beginAcquire(this.id, true);
+    const tag = reg === null ? 0 : reg.tag;
+    if (this.writeFast(tag)) {
+      reg?.acquired(e, this.id);
+      return;
+    }
+    const w = this.startWait(true, timeoutMs, e, true);
     const keepAlive = setInterval(keepAliveTick, KEEP_ALIVE_MS);
     try {
-      this.announceWriter();
-      for (;;) {
-        const s = Atomics.load(i32, this.stateAt);
-        if (canWrite(s)) {
-          if (this.casWrite(s)) return;
-          continue;
-        }
-        const remaining = deadline - performance.now();
-        if (remaining <= 0) {
-          const ownerId = Atomics.load(i32, this.ownerAt);
-          this.withdrawWriter();
-          throw new LockTimeoutError('write', timeoutMs, ownerId);
-        }
-        await this.parkAsync(s, remaining);
+      for (let s = this.writeStep(w, tag); s >= 0; s = this.writeStep(w, tag)) {
+        await this.parkAsync(s, w.remaining);
       }
     } finally {
       clearInterval(keepAlive);
     }
+    this.finishWait(w);
   }
 
   /**
    * Releases one read lock. Throws `LockUsageError` (and changes nothing) if no read lock
-   * is held. Wakes sleepers when the last reader leaves.
+   * is held (a registered lock: if this thread holds none). Wakes sleepers when the last
+   * reader leaves.
    */
   readUnlock(): void {
+    const m = this.m;
     const i32 = this.i32;
-    for (;;) {
-      const s = Atomics.load(i32, this.stateAt);
-      const n = readers(s);
-      if (n === 0) {
+    const reg = this.reg;
+    let e = -1;
+    let tracked = false;
+    if (reg !== null) {
+      const s0 = m.load(i32, this.stateAt);
+      if (writerHeld(s0) || readers(s0) === 0) throw this.strayReadUnlock(s0);
+      e = reg.findHeld(this.id, false);
+      if (e >= 0) {
+        tracked = true;
+        reg.releasing(e);
+      } else if (reg.untracked) {
+        tracked = true;
+      } else {
         throw new LockUsageError(
-          writerHeld(s)
-            ? 'readUnlock: the lock is write-locked, not read-locked'
-            : 'readUnlock: no read lock is held',
+          `readUnlock: this thread holds no read lock on ${describeLock(this.id)}`,
         );
       }
-      if (Atomics.compareExchange(i32, this.stateAt, s, s - READER_ONE) === s) {
+    }
+    for (;;) {
+      const s = m.load(i32, this.stateAt);
+      const n = readers(s);
+      if (writerHeld(s) || n === 0) {
+        if (e >= 0) reg?.stillHeld(e);
+        throw this.strayReadUnlock(s);
+      }
+      if (m.cas(i32, this.stateAt, s, s - READER_ONE) === s) {
         if (n === 1) this.wakeSleepers();
+        if (tracked) reg?.released(e, this.id);
         return;
       }
     }
@@ -394,83 +478,238 @@ export class RwLock {
    * calling thread holds it. Wakes all sleepers.
    */
   writeUnlock(): void {
+    const m = this.m;
     const i32 = this.i32;
-    const me = currentLockOwnerId();
-    const owner = Atomics.load(i32, this.ownerAt);
-    if (owner !== me || !writerHeld(Atomics.load(i32, this.stateAt))) {
+    const me = m.ownerId;
+    const owner = m.load(i32, this.ownerAt);
+    if (owner !== me || !writerHeld(m.load(i32, this.stateAt))) {
       throw new LockUsageError(
         owner === 0 || owner === me
           ? `writeUnlock: thread ${me} does not hold the write lock`
           : `writeUnlock: the write lock is held by thread ${owner}, not by thread ${me}`,
       );
     }
-    Atomics.store(i32, this.ownerAt, 0);
-    Atomics.and(i32, this.stateAt, ~WRITER_HELD);
+    const reg = this.reg;
+    let e = -1;
+    let tracked = false;
+    if (reg !== null) {
+      e = reg.findHeld(this.id, true);
+      tracked = e >= 0 || reg.untracked;
+      if (e >= 0) reg.releasing(e);
+    }
+    m.store(i32, this.ownerAt, 0);
+    m.and(i32, this.stateAt, ~(WRITER_HELD | READERS_MASK));
     this.wakeSleepers();
+    if (tracked) reg?.released(e, this.id);
   }
 
-  /** One admission attempt for a reader at observed state `s` (which `canRead`). */
+  /** Read admission predicate; the schedule explorer's broken variant overrides it. */
+  protected admitsReader(s: number): boolean {
+    return canRead(s);
+  }
+
+  /** Waiter side of the parking protocol: sleep while STATE is still `s`. */
+  protected park(s: number, remainingMs: number): void {
+    const m = this.m;
+    m.add(this.i32, this.sleepersAt, 1);
+    m.wait(this.i32, this.stateAt, s, remainingMs);
+    m.sub(this.i32, this.sleepersAt, 1);
+  }
+
+  /** `park` on `Atomics.waitAsync`. */
+  protected async parkAsync(s: number, remainingMs: number): Promise<void> {
+    const m = this.m;
+    m.add(this.i32, this.sleepersAt, 1);
+    try {
+      const result = m.waitAsync(this.i32, this.stateAt, s, remainingMs);
+      if (result.async) await result.value;
+    } finally {
+      m.sub(this.i32, this.sleepersAt, 1);
+    }
+  }
+
+  /** Releaser side of the parking protocol: called after the RMW on STATE. */
+  protected wakeSleepers(): void {
+    const m = this.m;
+    if (m.load(this.i32, this.sleepersAt) > 0) m.notify(this.i32, this.stateAt);
+  }
+
+  /** Reader fast path: admitted now or not, never waits. */
+  private readFast(): boolean {
+    const m = this.m;
+    for (;;) {
+      const s = m.load(this.i32, this.stateAt);
+      if (!this.admitsReader(s)) return false;
+      if (this.casRead(s)) return true;
+    }
+  }
+
+  /** Writer fast path (unannounced): free now or not, never waits. */
+  private writeFast(tag: number): boolean {
+    const m = this.m;
+    for (;;) {
+      const s = m.load(this.i32, this.stateAt);
+      if (!canWrite(s)) return false;
+      if (m.cas(this.i32, this.stateAt, s, s + WRITER_HELD + tag) === s) {
+        m.store(this.i32, this.ownerAt, m.ownerId);
+        return true;
+      }
+    }
+  }
+
+  /** One admission attempt for a reader at observed state `s` (which it admits). */
   private casRead(s: number): boolean {
     if (readers(s) === MAX_READERS) throw readerOverflow();
-    return Atomics.compareExchange(this.i32, this.stateAt, s, s + READER_ONE) === s;
+    return this.m.cas(this.i32, this.stateAt, s, s + READER_ONE) === s;
   }
 
-  /** One admission attempt for an announced writer at observed state `s` (`canWrite`). */
-  private casWrite(s: number): boolean {
-    const next = s - WRITER_WAITING_ONE + WRITER_HELD;
-    if (Atomics.compareExchange(this.i32, this.stateAt, s, next) !== s) return false;
-    Atomics.store(this.i32, this.ownerAt, currentLockOwnerId());
-    return true;
+  /**
+   * Starts a slow path: records the wait and, for a writer, announces it (from then on no
+   * new reader is admitted).
+   */
+  private startWait(write: boolean, timeoutMs: number, entry: number, async: boolean): Waiter {
+    const m = this.m;
+    const start = m.now();
+    const w: Waiter = {
+      write,
+      timeoutMs,
+      entry,
+      start,
+      deadline: start + timeoutMs,
+      seq: 0,
+      remaining: timeoutMs,
+    };
+    const reg = this.reg;
+    if (reg !== null) w.seq = reg.beginWait(this.id, write, async, start);
+    if (write) {
+      if (!this.announceWriter()) {
+        this.endWait(w);
+        reg?.cancelAcquire(entry);
+        throw writerOverflow();
+      }
+      reg?.announced(w.seq, async);
+    }
+    return w;
+  }
+
+  /**
+   * The reader's slow-path loop, up to the next park: returns -1 once the lock is taken, or
+   * the refused state to park on (with `w.remaining` set). Throws when the wait is over.
+   */
+  private readStep(w: Waiter): number {
+    const m = this.m;
+    for (;;) {
+      const s = m.load(this.i32, this.stateAt);
+      if (this.admitsReader(s)) {
+        if (this.casRead(s)) return -1;
+        continue;
+      }
+      const stop = this.shouldStop(w);
+      if (stop !== null) throw stop;
+      return s;
+    }
+  }
+
+  /** The announced writer's slow-path loop, like `readStep`. */
+  private writeStep(w: Waiter, tag: number): number {
+    const m = this.m;
+    const i32 = this.i32;
+    for (;;) {
+      const s = m.load(i32, this.stateAt);
+      if (canWrite(s)) {
+        if (m.cas(i32, this.stateAt, s, s - WRITER_WAITING_ONE + WRITER_HELD + tag) === s) {
+          m.store(i32, this.ownerAt, m.ownerId);
+          return -1;
+        }
+        continue;
+      }
+      const stop = this.shouldStop(w);
+      if (stop !== null) throw stop;
+      return s;
+    }
+  }
+
+  /**
+   * After a refusal: the error to throw if the deadline passed or the deadlock detector
+   * chose this wait (having undone the wait: the lock word is as if it never came), else
+   * null with `w.remaining` set.
+   */
+  private shouldStop(w: Waiter): Error | null {
+    const remaining = w.deadline - this.m.now();
+    const reg = this.reg;
+    let victim = false;
+    if (remaining > 0) {
+      if (reg === null || !reg.aborted(w.seq)) {
+        w.remaining = remaining;
+        return null;
+      }
+      victim = true;
+    }
+    const ownerId = this.m.load(this.i32, this.ownerAt);
+    if (w.write) this.withdrawWriter();
+    const waited = this.endWait(w);
+    reg?.cancelAcquire(w.entry);
+    const mode = w.write ? 'write' : 'read';
+    const cls = lockClassIndex(this.id);
+    if (victim) {
+      reg?.stats?.deadlocked(cls);
+      return new DeadlockError(mode, this.id, waited, describeLock(this.id));
+    }
+    reg?.stats?.timedOut(cls);
+    return new LockTimeoutError(mode, w.timeoutMs, ownerId);
+  }
+
+  /** Retracts the wait record and counts the wait; returns how long it lasted (ms). */
+  private endWait(w: Waiter): number {
+    const waited = this.m.now() - w.start;
+    const reg = this.reg;
+    if (reg !== null) {
+      reg.endWait(w.seq);
+      reg.stats?.waited(lockClassIndex(this.id), waited);
+    }
+    return waited;
+  }
+
+  /** The slow path took the lock. */
+  private finishWait(w: Waiter): void {
+    this.endWait(w);
+    this.reg?.acquired(w.entry, this.id);
   }
 
   /**
    * Adds this writer to the writers-waiting count. Equivalent to
    * `Atomics.add(WRITER_WAITING_ONE)`, but as a compare-exchange so that the 14-bit field
-   * can never carry into WRITER_HELD.
+   * can never carry into WRITER_HELD. Returns false (changing nothing) if the field is full.
    */
-  private announceWriter(): void {
+  private announceWriter(): boolean {
+    const m = this.m;
     for (;;) {
-      const s = Atomics.load(this.i32, this.stateAt);
-      if (writersWaiting(s) === MAX_WRITERS_WAITING) {
-        throw new LockUsageError(`rwlock writers-waiting overflow (max ${MAX_WRITERS_WAITING})`);
-      }
-      const next = s + WRITER_WAITING_ONE;
-      if (Atomics.compareExchange(this.i32, this.stateAt, s, next) === s) return;
+      const s = m.load(this.i32, this.stateAt);
+      if (writersWaiting(s) === MAX_WRITERS_WAITING) return false;
+      if (m.cas(this.i32, this.stateAt, s, s + WRITER_WAITING_ONE) === s) return true;
     }
   }
 
   /** Undoes `announceWriter` after a timeout; readers it held back must re-check. */
   private withdrawWriter(): void {
-    Atomics.sub(this.i32, this.stateAt, WRITER_WAITING_ONE);
+    this.m.sub(this.i32, this.stateAt, WRITER_WAITING_ONE);
     this.wakeSleepers();
   }
 
-  /** Releaser side of the parking protocol: called after the RMW on STATE. */
-  private wakeSleepers(): void {
-    if (Atomics.load(this.i32, this.sleepersAt) > 0) Atomics.notify(this.i32, this.stateAt);
-  }
-
-  /** Waiter side: sleep while STATE is still `s`, at most `remainingMs`. */
-  private park(s: number, remainingMs: number): void {
-    Atomics.add(this.i32, this.sleepersAt, 1);
-    Atomics.wait(this.i32, this.stateAt, s, remainingMs);
-    Atomics.sub(this.i32, this.sleepersAt, 1);
-  }
-
-  private async parkAsync(s: number, remainingMs: number): Promise<void> {
-    Atomics.add(this.i32, this.sleepersAt, 1);
-    try {
-      const result = AtomicsWithWaitAsync.waitAsync(this.i32, this.stateAt, s, remainingMs);
-      if (result.async) await result.value;
-    } finally {
-      Atomics.sub(this.i32, this.sleepersAt, 1);
-    }
-  }
-
-  private checkNotOwner(op: string): void {
-    if (Atomics.load(this.i32, this.ownerAt) === currentLockOwnerId()) {
+  private checkNotOwner(op: string, entry: number): void {
+    const m = this.m;
+    if (m.load(this.i32, this.ownerAt) === m.ownerId) {
+      this.reg?.cancelAcquire(entry);
       throw new LockUsageError(`${op}: this thread holds the write lock; waiting would deadlock`);
     }
+  }
+
+  private strayReadUnlock(s: number): LockUsageError {
+    return new LockUsageError(
+      writerHeld(s)
+        ? 'readUnlock: the lock is write-locked, not read-locked'
+        : 'readUnlock: no read lock is held',
+    );
   }
 
   private mainThreadBlock(op: string, asyncOp: string): LockUsageError {
