@@ -1,0 +1,507 @@
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { readSeedFile } from '../baselines/seed.js';
+import {
+  appendPath,
+  contextPath,
+  hotPagePath,
+  lastPagePath,
+  messageBody,
+  seedProduct,
+  writeSeedFile,
+} from './dataset.js';
+import { forEachConcurrent, httpJson } from './http.js';
+import { type LoadRequest, type LoadResult, runLoad } from './load.js';
+import {
+  baselineKeys,
+  ceilingPaths,
+  MAIN_PLAN,
+  mainSpecs,
+  mixedKey,
+  mixedReadPaths,
+  pageKey,
+} from './plan.js';
+import {
+  BASELINE_MAIN,
+  BASELINES,
+  rssOf,
+  type ServerProcess,
+  type SystemName,
+  startBaseline,
+  startProcess,
+  startProduct,
+} from './process.js';
+import type { BenchResults, RunRecord } from './results.js';
+
+/** Durations, connection counts and sizes of one mode (`--quick` or full). */
+export interface Profile {
+  mode: 'quick' | 'full';
+  warmupSeconds: number;
+  durationSeconds: number;
+  /** Connections of every read scenario (S1–S4, S7). */
+  readConnections: number;
+  /** Connections of S5 (appends to one context, which serialise on its write lock). */
+  appendConnections: number;
+  /** Appends measured per S5 case (a count, so both contexts grow alike). */
+  appendCount: number;
+  /** Requests in flight while seeding. */
+  seedConcurrency: number;
+  /** S6 size: contexts × messages of `MAIN_PLAN.messageBytes`. */
+  memoryContexts: number;
+  memoryMessages: number;
+  /** S7: product worker counts. */
+  workerCounts: number[];
+  /** A run during which other processes used more cores than this is measured again… */
+  noisyCpu: number;
+  /** …up to this many more times… */
+  retries: number;
+  /** Times each system is measured per scenario case (the quietest round is kept). */
+  rounds: number;
+  /** …while re-measuring has taken less than this many seconds in all (bounds the run). */
+  retryBudgetSeconds: number;
+}
+
+export interface Bench {
+  profile: Profile;
+  /** Seconds spent so far re-measuring noisy runs. */
+  retrySeconds: number;
+  results: BenchResults;
+  tmp: string;
+  log: (message: string) => void;
+}
+
+const ALL: readonly SystemName[] = ['product', ...BASELINES];
+/** Systems that hold contexts as data (the ceiling only replays precomputed answers). */
+const OBJECT_SYSTEMS: readonly SystemName[] = ['product', 'mutex-clone', 'single-thread'];
+
+const fmt = (n: number, digits = 0) =>
+  n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+
+function describeRun(run: RunRecord): string {
+  const r = run.result;
+  const parts = [`${run.scenario} ${run.case} · ${run.system}:`];
+  if (r.read) {
+    parts.push(
+      `reads ${fmt(r.read.rps)}/s p50 ${fmt(r.read.p50, 2)} ms p99 ${fmt(r.read.p99, 2)} ms`,
+    );
+  }
+  if (r.write) {
+    parts.push(
+      `appends ${fmt(r.write.rps)}/s mean ${fmt(r.write.mean, 2)} ms p99 ${fmt(r.write.p99, 2)} ms`,
+    );
+  }
+  parts.push(
+    `(CPU: server ${fmt(r.serverCpu, 2)}, load ${fmt(r.loadCpu, 2)}, other ${fmt(r.otherCpu, 2)}` +
+      `${run.attempts > 1 ? `; quietest of ${run.attempts}` : ''})`,
+  );
+  const bad = Object.entries(r.statuses).filter(([code]) => code !== '200' && code !== '201');
+  if (bad.length > 0 || r.errors > 0) {
+    parts.push(`!! non-2xx ${JSON.stringify(Object.fromEntries(bad))} errors ${r.errors}`);
+  }
+  return parts.join(' ');
+}
+
+/** One run to make: a system, a request mix, and what to record it as. */
+interface Trial {
+  record: Omit<RunRecord, 'result' | 'connections' | 'attempts'>;
+  server: ServerProcess;
+  requests: LoadRequest[];
+  connections: number;
+  extra?: { warmupRequests?: LoadRequest[]; amount?: number };
+}
+
+/** Trials that run back to back and are kept together (S3's read-only and mixed runs). */
+type Unit = Trial[];
+
+async function runUnit(bench: Bench, unit: Unit): Promise<LoadResult[]> {
+  const out: LoadResult[] = [];
+  for (const trial of unit) {
+    out.push(
+      await runLoad({
+        url: trial.server.url,
+        connections: trial.connections,
+        warmupSeconds: bench.profile.warmupSeconds,
+        durationSeconds: bench.profile.durationSeconds,
+        requests: trial.requests,
+        serverPid: trial.server.pid,
+        ...trial.extra,
+      }),
+    );
+  }
+  return out;
+}
+
+/** How much other processes disturbed a unit's runs: the most CPU they took in any. */
+const noiseOf = (results: LoadResult[]) => Math.max(...results.map((r) => r.otherCpu));
+
+/**
+ * Measures `units` in `rounds` rounds, the order reversed from one round to the next, and
+ * keeps for each unit its quietest round (the one other processes disturbed least). A unit
+ * whose quietest round was still noisy is measured again, within the retry budget.
+ */
+async function measureUnits(bench: Bench, units: Unit[], rounds = bench.profile.rounds) {
+  const { noisyCpu, retries, retryBudgetSeconds } = bench.profile;
+  const tries: LoadResult[][][] = units.map(() => []);
+  const label = (u: Unit) =>
+    `${u[0]!.record.scenario} ${u.map((t) => t.record.case).join(' + ')} · ${u[0]!.record.system}`;
+  for (let round = 0; round < rounds; round++) {
+    const order = units.map((_, i) => i);
+    if (round % 2 === 1) order.reverse();
+    for (const i of order) {
+      const results = await runUnit(bench, units[i]!);
+      tries[i]!.push(results);
+      if (rounds > 1 || noiseOf(results) > noisyCpu) {
+        bench.log(
+          `  ${label(units[i]!)}: round ${round + 1}, ${results.map(brief).join(' | ')}, ` +
+            `other CPU ${fmt(noiseOf(results), 2)}`,
+        );
+      }
+    }
+  }
+  const quietest = (i: number) => tries[i]!.reduce((a, b) => (noiseOf(b) < noiseOf(a) ? b : a));
+  for (let i = 0; i < units.length; i++) {
+    let extra = 0;
+    while (
+      noiseOf(quietest(i)) > noisyCpu &&
+      extra < retries &&
+      bench.retrySeconds < retryBudgetSeconds
+    ) {
+      extra++;
+      await sleep(2000);
+      const started = performance.now();
+      const results = await runUnit(bench, units[i]!);
+      bench.retrySeconds += (performance.now() - started) / 1000;
+      tries[i]!.push(results);
+      bench.log(
+        `  ${label(units[i]!)}: again, ${results.map(brief).join(' | ')}, ` +
+          `other CPU ${fmt(noiseOf(results), 2)}`,
+      );
+    }
+    const best = quietest(i);
+    units[i]!.forEach((trial, t) => {
+      const run: RunRecord = {
+        ...trial.record,
+        connections: trial.connections,
+        attempts: tries[i]!.length,
+        result: best[t]!,
+      };
+      bench.results.runs.push(run);
+      bench.log(describeRun(run));
+    });
+  }
+}
+
+function brief(r: LoadResult): string {
+  const s = r.read ?? r.write;
+  return s === null ? 'no responses' : `${fmt(s.rps)}/s`;
+}
+
+async function timed<T>(fn: () => Promise<T>): Promise<{ value: T; seconds: number }> {
+  const start = performance.now();
+  const value = await fn();
+  return { value, seconds: (performance.now() - start) / 1000 };
+}
+
+/** The context ids of a seed file. */
+async function readSeedIds(file: string): Promise<string[]> {
+  const ids: string[] = [];
+  await readSeedFile(file, (line) => {
+    if ('context' in line) ids.push(line.context.dto.id as string);
+  });
+  return ids;
+}
+
+function dirBytes(dir: string): number {
+  let total = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    total += entry.isDirectory() ? dirBytes(path) : statSync(path).size;
+  }
+  return total;
+}
+
+/**
+ * S1–S5 on one shared dataset: the product is seeded, the baselines load its exact data,
+ * and every scenario runs against every system, the order alternating from one scenario
+ * (or case) to the next.
+ */
+export async function mainPhase(bench: Bench): Promise<void> {
+  const plan = MAIN_PLAN;
+  const { profile, results } = bench;
+  const servers = new Map<SystemName, ServerProcess>();
+  try {
+    const product = await startProduct(join(bench.tmp, 'main-data'));
+    servers.set('product', product);
+    const specs = mainSpecs(plan);
+    const messages = specs.reduce((sum, s) => sum + s.messages, 0);
+    bench.log(`seeding the product: ${specs.length} contexts, ${fmt(messages)} messages…`);
+    const seeded = await timed(() =>
+      seedProduct(product.url, specs, {
+        messageBytes: plan.messageBytes,
+        concurrency: profile.seedConcurrency,
+      }),
+    );
+    const ids = seeded.value;
+    results.seeding.push({
+      phase: 'S1–S5 dataset (product, through its API)',
+      contexts: specs.length,
+      messages,
+      seconds: seeded.seconds,
+    });
+    bench.log(`seeded in ${fmt(seeded.seconds, 1)} s`);
+
+    const seedFile = join(bench.tmp, 'main-seed.jsonl');
+    await writeSeedFile(
+      seedFile,
+      product.url,
+      baselineKeys(plan).map((k) => ids.get(k)!),
+      ceilingPaths(ids, plan),
+    );
+    for (const kind of BASELINES) servers.set(kind, await startBaseline(kind, seedFile));
+    bench.log(`baselines loaded the product's data from ${seedFile}`);
+
+    let turn = 0;
+    const ordered = (names: readonly SystemName[]) =>
+      turn++ % 2 === 0 ? [...names] : [...names].reverse();
+    const compare = async (
+      scenario: string,
+      caseName: string,
+      names: readonly SystemName[],
+      requests: LoadRequest[],
+      connections: number,
+    ) => {
+      const request = requests.map((r) => `${r.method} ${r.paths[0]}`).join(' + ');
+      await measureUnits(
+        bench,
+        ordered(names).map((system, order) => [
+          {
+            record: { scenario, case: caseName, system, order, request },
+            server: servers.get(system)!,
+            requests,
+            connections,
+          },
+        ]),
+      );
+    };
+
+    const hot = ids.get('hot')!;
+    const c = profile.readConnections;
+    await compare('S1', 'hot page', ALL, [{ method: 'GET', paths: [hotPagePath(hot)] }], c);
+    await compare('S2', 'context DTO', ALL, [{ method: 'GET', paths: [contextPath(hot)] }], c);
+    for (const n of plan.pageSizes) {
+      const path = lastPagePath(ids.get(pageKey(n))!, n);
+      await compare('S4', `${fmt(n)} messages`, ALL, [{ method: 'GET', paths: [path] }], c);
+    }
+
+    // S3: each system read-only, then at once mixed (9 reads : 1 append, every connection).
+    const readPaths = mixedReadPaths(ids, plan);
+    const appendPaths = Array.from({ length: plan.mixedContexts }, (_, i) =>
+      appendPath(ids.get(mixedKey(i))!),
+    );
+    const read: LoadRequest = { method: 'GET', paths: readPaths };
+    const append: LoadRequest = {
+      method: 'POST',
+      paths: appendPaths,
+      body: JSON.stringify(messageBody(1, plan.messageBytes)),
+    };
+    const request = `GET page of 50 of ${plan.mixedContexts} contexts`;
+    await measureUnits(
+      bench,
+      ordered(OBJECT_SYSTEMS).map((system, order) => {
+        const base = { scenario: 'S3', system, order, request };
+        const server = servers.get(system)!;
+        return [
+          { record: { ...base, case: 'read-only' }, server, requests: [read], connections: c },
+          {
+            record: {
+              ...base,
+              case: 'mixed',
+              request: `${request} + 1 POST message per 9 GETs`,
+            },
+            server,
+            requests: [...Array.from({ length: 9 }, () => read), append],
+            connections: c,
+          },
+        ];
+      }),
+    );
+
+    // S5: appends to a context of 10 and to one of 10,000 messages (the product only: the
+    // baselines keep nothing durable, so their appends cost nothing comparable). Each
+    // measured run makes a fixed number of appends, so both contexts grow by the same count
+    // (and go through the same number of log compactions); the warm-up appends elsewhere.
+    const body = JSON.stringify(messageBody(2, plan.messageBytes));
+    const largest = Math.max(...plan.pageSizes);
+    const warmup: LoadRequest = {
+      method: 'POST',
+      paths: [appendPath(ids.get('append-warmup')!)],
+      body,
+    };
+    // One round: a second one would start from contexts the first one grew.
+    await measureUnits(
+      bench,
+      (
+        [
+          [`${fmt(plan.smallAppendMessages)} messages`, 'append-small'],
+          [`${fmt(largest)} messages`, pageKey(largest)],
+        ] as const
+      ).map(([caseName, key]) => [
+        {
+          record: {
+            scenario: 'S5',
+            case: caseName,
+            system: 'product',
+            order: 0,
+            request: `${fmt(profile.appendCount)} × POST /v1/contexts/{id}/messages (1 KB)`,
+          },
+          server: product,
+          requests: [{ method: 'POST', paths: [appendPath(ids.get(key)!)], body }],
+          connections: profile.appendConnections,
+          extra: { warmupRequests: [warmup], amount: profile.appendCount },
+        },
+      ]),
+      1,
+    );
+  } finally {
+    await Promise.all([...servers.values()].map((s) => s.stop()));
+  }
+}
+
+interface Health {
+  resident_contexts: number;
+  shared_bytes: { usedBytes: number; carvedBytes: number; bufferBytes: number };
+}
+
+/** S6: memory of many contexts resident, against the bytes of the data they hold. */
+export async function memoryPhase(bench: Bench): Promise<void> {
+  const plan = MAIN_PLAN;
+  const { profile, results } = bench;
+  const dataDir = join(bench.tmp, 'memory-data');
+  const product = await startProduct(dataDir);
+  let seedFile: string;
+  try {
+    await sleep(1000);
+    const rssIdle = rssOf(product.pid);
+    const specs = Array.from({ length: profile.memoryContexts }, (_, i) => ({
+      key: `m${i}`,
+      messages: profile.memoryMessages,
+    }));
+    const messages = profile.memoryContexts * profile.memoryMessages;
+    bench.log(`S6: seeding ${fmt(profile.memoryContexts)} contexts × ${profile.memoryMessages}…`);
+    const seeded = await timed(() =>
+      seedProduct(product.url, specs, {
+        messageBytes: plan.messageBytes,
+        concurrency: profile.seedConcurrency,
+        onProgress: (done, total) => bench.log(`  ${fmt(done)} / ${fmt(total)} messages`),
+      }),
+    );
+    results.seeding.push({
+      phase: 'S6 dataset (product, through its API)',
+      contexts: specs.length,
+      messages,
+      seconds: seeded.seconds,
+    });
+    bench.log(`seeded in ${fmt(seeded.seconds, 1)} s (${fmt(messages / seeded.seconds)}/s)`);
+    await sleep(2000);
+    const rssLoaded = rssOf(product.pid);
+    const health = await httpJson<Health>(`${product.url}/health`);
+    seedFile = join(bench.tmp, 'memory-seed.jsonl');
+    const ids = [...seeded.value.values()];
+    const exported = await writeSeedFile(seedFile, product.url, ids, []);
+    results.memory = {
+      contexts: profile.memoryContexts,
+      messagesPerContext: profile.memoryMessages,
+      messageBytes: plan.messageBytes,
+      storedBytes: exported.messageBytes,
+      diskBytes: dirBytes(dataDir),
+      product: {
+        rssIdle,
+        rssLoaded,
+        sharedUsedBytes: health.shared_bytes.usedBytes,
+        sharedCarvedBytes: health.shared_bytes.carvedBytes,
+        sharedBufferBytes: health.shared_bytes.bufferBytes,
+        residentContexts: health.resident_contexts,
+      },
+      reloaded: null,
+      baselines: [],
+    };
+  } finally {
+    await product.stop();
+  }
+  // The same contexts loaded from storage by a fresh process (no write-path garbage).
+  const reloaded = await startProduct(dataDir);
+  try {
+    await sleep(1000);
+    const rssIdle = rssOf(reloaded.pid);
+    const ids = [...(await readSeedIds(seedFile))];
+    const loaded = await timed(() =>
+      forEachConcurrent(ids, 8, async (id) => {
+        await httpJson(`${reloaded.url}/v1/contexts/${id}/messages?limit=1`);
+      }),
+    );
+    await sleep(2000);
+    const health = await httpJson<Health>(`${reloaded.url}/health`);
+    results.memory!.reloaded = {
+      rssIdle,
+      rssLoaded: rssOf(reloaded.pid),
+      sharedUsedBytes: health.shared_bytes.usedBytes,
+      residentContexts: health.resident_contexts,
+      seconds: loaded.seconds,
+    };
+    bench.log(`S6: a fresh product loaded them from storage in ${fmt(loaded.seconds, 1)} s`);
+  } finally {
+    await reloaded.stop();
+  }
+  for (const kind of ['mutex-clone', 'single-thread'] as const) {
+    const idle = await startProcess({
+      name: kind,
+      execArgv: ['--expose-gc'],
+      args: [BASELINE_MAIN, '--kind', kind, '--port', '0'],
+    });
+    await sleep(500);
+    const rssIdle = rssOf(idle.pid);
+    await idle.stop();
+    const loaded = await startBaseline(kind, seedFile);
+    await sleep(1000);
+    const rssLoaded = rssOf(loaded.pid);
+    await loaded.stop();
+    results.memory!.baselines.push({ system: kind, rssIdle, rssLoaded });
+  }
+}
+
+/** S7: the product's S1 throughput with 1..N workers (all started, measured in turn). */
+export async function workersPhase(bench: Bench): Promise<void> {
+  const plan = MAIN_PLAN;
+  const { profile } = bench;
+  const products: ServerProcess[] = [];
+  try {
+    const units: Unit[] = [];
+    for (const workers of profile.workerCounts) {
+      const product = await startProduct(join(bench.tmp, `workers-${workers}`), { workers });
+      products.push(product);
+      const ids = await seedProduct(product.url, [{ key: 'hot', messages: plan.hotMessages }], {
+        messageBytes: plan.messageBytes,
+        concurrency: 1,
+      });
+      const path = hotPagePath(ids.get('hot')!);
+      units.push([
+        {
+          record: {
+            scenario: 'S7',
+            case: `${workers} worker${workers === 1 ? '' : 's'}`,
+            system: 'product',
+            order: units.length,
+            request: `GET ${path}`,
+          },
+          server: product,
+          requests: [{ method: 'GET', paths: [path] }],
+          connections: profile.readConnections,
+        },
+      ]);
+    }
+    await measureUnits(bench, units);
+  } finally {
+    await Promise.all(products.map((p) => p.stop()));
+  }
+}

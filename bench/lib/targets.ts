@@ -1,0 +1,166 @@
+import type { BenchResults, RunRecord, TargetResult } from './results.js';
+
+/** The run of `system` in `scenario`/`caseName`, if there is one. */
+export function findRun(
+  results: BenchResults,
+  scenario: string,
+  caseName: string | undefined,
+  system: string,
+): RunRecord | undefined {
+  return results.runs.find(
+    (r) =>
+      r.scenario === scenario &&
+      (caseName === undefined || r.case === caseName) &&
+      r.system === system,
+  );
+}
+
+function target(
+  id: string,
+  scenario: string,
+  what: string,
+  direction: 'atLeast' | 'atMost',
+  threshold: number,
+  achieved: number | undefined,
+): TargetResult | null {
+  if (achieved === undefined || !Number.isFinite(achieved)) return null;
+  const pass = direction === 'atLeast' ? achieved >= threshold : achieved <= threshold;
+  let missedBy = '';
+  if (!pass) {
+    const ratio = direction === 'atLeast' ? threshold / achieved : achieved / threshold;
+    missedBy =
+      direction === 'atLeast'
+        ? `${((1 - achieved / threshold) * 100).toFixed(0)}% short (needs ${ratio.toFixed(2)}× more)`
+        : `${((achieved / threshold - 1) * 100).toFixed(0)}% over (needs ${ratio.toFixed(2)}× less)`;
+  }
+  return {
+    id,
+    scenario,
+    what,
+    target: `${direction === 'atLeast' ? '≥' : '≤'} ${threshold}×`,
+    threshold,
+    direction,
+    achieved,
+    pass,
+    missedBy,
+  };
+}
+
+/** Evaluates the issue's targets from the runs of this one bench run. */
+export function evaluateTargets(results: BenchResults): TargetResult[] {
+  const out: (TargetResult | null)[] = [];
+  const rps = (scenario: string, caseName: string | undefined, system: string) =>
+    findRun(results, scenario, caseName, system)?.result.read?.rps;
+
+  /** Server CPU µs per response of a read run. */
+  const cpuPerReq = (system: string) => {
+    const run = findRun(results, 'S1', undefined, system);
+    const read = run?.result.read;
+    return run && read ? run.result.serverCpu / read.rps : undefined;
+  };
+  const byCpu = (system: string) => {
+    const mine = cpuPerReq('product');
+    const theirs = cpuPerReq(system);
+    return mine !== undefined && theirs !== undefined ? theirs / mine : undefined;
+  };
+  const s1 = rps('S1', undefined, 'product');
+  const s1Mutex = rps('S1', undefined, 'mutex-clone');
+  const s1Ceiling = rps('S1', undefined, 'ceiling');
+  const withCpu = (t: TargetResult | null, system: string) => {
+    const value = byCpu(system);
+    if (t !== null && value !== undefined && Number.isFinite(value)) t.achievedByCpu = value;
+    return t;
+  };
+  out.push(
+    withCpu(
+      target(
+        'S1-vs-mutex-clone',
+        'S1',
+        'hot page throughput, product ÷ mutex-clone',
+        'atLeast',
+        4,
+        s1 !== undefined && s1Mutex !== undefined ? s1 / s1Mutex : undefined,
+      ),
+      'mutex-clone',
+    ),
+    withCpu(
+      target(
+        'S1-vs-ceiling',
+        'S1',
+        'hot page throughput, product ÷ ceiling',
+        'atLeast',
+        0.5,
+        s1 !== undefined && s1Ceiling !== undefined ? s1 / s1Ceiling : undefined,
+      ),
+      'ceiling',
+    ),
+  );
+
+  const mixed = findRun(results, 'S3', 'mixed', 'product')?.result.read?.p99;
+  const readOnly = findRun(results, 'S3', 'read-only', 'product')?.result.read?.p99;
+  out.push(
+    target(
+      'S3-read-p99',
+      'S3',
+      'read p99 under 10% appends ÷ read p99 read-only (product)',
+      'atMost',
+      2,
+      mixed !== undefined && readOnly !== undefined ? mixed / readOnly : undefined,
+    ),
+  );
+
+  const pages = results.runs.filter((r) => r.scenario === 'S4' && r.system === 'product');
+  if (pages.length >= 2) {
+    const first = pages[0]!.result.read?.mean;
+    const last = pages[pages.length - 1]!.result.read?.mean;
+    out.push(
+      target(
+        'S4-page-time',
+        'S4',
+        `page of 50: mean time from ${pages[pages.length - 1]!.case} ÷ from ${pages[0]!.case} (product)`,
+        'atMost',
+        1.2,
+        first !== undefined && last !== undefined ? last / first : undefined,
+      ),
+    );
+  }
+
+  const appends = results.runs.filter((r) => r.scenario === 'S5');
+  if (appends.length >= 2) {
+    const small = appends[0]!.result.write?.mean;
+    const large = appends[appends.length - 1]!.result.write?.mean;
+    out.push(
+      target(
+        'S5-append-time',
+        'S5',
+        `append: mean time to ${appends[appends.length - 1]!.case} ÷ to ${appends[0]!.case} (product)`,
+        'atMost',
+        1.5,
+        small !== undefined && large !== undefined ? large / small : undefined,
+      ),
+    );
+  }
+
+  const memory = results.memory;
+  if (memory !== null && memory.storedBytes > 0) {
+    out.push(
+      target(
+        'S6-shared-bytes',
+        'S6',
+        'shared memory in use ÷ stored message bytes (product)',
+        'atMost',
+        1.5,
+        memory.product.sharedUsedBytes / memory.storedBytes,
+      ),
+      target(
+        'S6-rss-growth',
+        'S6',
+        'RSS growth (loaded − idle) ÷ stored message bytes (product)',
+        'atMost',
+        1.5,
+        (memory.product.rssLoaded - memory.product.rssIdle) / memory.storedBytes,
+      ),
+    );
+  }
+  return out.filter((t): t is TargetResult => t !== null);
+}
