@@ -5,17 +5,26 @@ import { serve } from '@hono/node-server';
 import { ResidentSet } from './cache/resident-set.js';
 import { SummaryIndex } from './catalog/summary-index.js';
 import type { Config } from './config.js';
+import { ConversationEngine } from './engine/conversation-engine.js';
+import { EventHub } from './events/event-hub.js';
 import { createApp } from './http/app.js';
+import { createProvider } from './llm/create-provider.js';
 import { createLogger, type Logger } from './log.js';
+import { createMetrics, type Metrics } from './metrics/registry.js';
+import { WorkCounters } from './metrics/work-counters.js';
 import { ContextPool } from './pool/context-pool.js';
+import { PromptStore } from './prompts/prompt-store.js';
 import { ContextService } from './service/context-service.js';
 import { Arena } from './shm/arena.js';
 import { SlotTable } from './shm/slot-table.js';
 import { FileStorage } from './storage/file-storage.js';
+import { builtinTools } from './tools/registry.js';
 
 export interface RunningServer {
   url: string;
   log: Logger;
+  /** The registry behind `GET /metrics`; add collectors to it (see src/metrics/). */
+  metrics: Metrics;
   /** Stops accepting, drains in-flight requests, stops the workers. */
   close(): Promise<void>;
 }
@@ -32,11 +41,16 @@ export async function startServer(config: Config): Promise<RunningServer> {
     fsync: config.fsync,
     onWarning: (msg, err) => log.warn({ err }, msg),
   });
-  const index = new SummaryIndex(storage.listSummaries());
+  const scan = storage.scan();
+  const index = new SummaryIndex(scan.summaries, scan.unreadable);
+  for (const { id, reason } of scan.unreadable) {
+    log.error({ context: id, reason }, 'stored context is unreadable; it answers storage_corrupt');
+  }
 
   const slotTable = SlotTable.createBuffer(config.cacheMaxContexts);
   const arenaBuffer = Arena.createBuffer(INITIAL_ARENA_BYTES, config.arenaMaxBytes);
   const arena = new Arena(arenaBuffer, config.lockTimeoutMs);
+  const workCounters = WorkCounters.createBuffer();
   const pool = new ContextPool(
     {
       slotTable,
@@ -47,14 +61,44 @@ export async function startServer(config: Config): Promise<RunningServer> {
       compactAfterRecords: config.compactAfterRecords,
       logLevel: config.logLevel,
     },
-    { workers: config.workers, maxQueue: config.maxQueue },
+    { workers: config.workers, maxQueue: config.maxQueue, workCounters },
   );
   const residents = new ResidentSet(new SlotTable(slotTable), pool, {
     maxBytes: config.cacheMaxBytes,
     usedBytes: () => arena.stats().usedBytes,
+    slotWaitMs: config.lockTimeoutMs,
   });
   const contexts = new ContextService(pool, residents, index);
-  const app = createApp({ config, log, pool, residents, index, contexts, arena });
+  const prompts = await PromptStore.open(dataDir);
+  const events = new EventHub();
+  const engine = new ConversationEngine(
+    contexts,
+    createProvider(config),
+    builtinTools(),
+    prompts,
+    events,
+    log,
+  );
+  const metrics = createMetrics({
+    work: new WorkCounters(workCounters),
+    residents,
+    arena,
+    index,
+    pool,
+  });
+  const app = createApp({
+    config,
+    log,
+    pool,
+    residents,
+    index,
+    contexts,
+    arena,
+    engine,
+    prompts,
+    events,
+    metrics: metrics.registry,
+  });
 
   const server = await new Promise<ReturnType<typeof serve>>((resolveServer, reject) => {
     const s = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, () =>
@@ -65,11 +109,22 @@ export async function startServer(config: Config): Promise<RunningServer> {
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `http://${host}:${address.port}`;
-  log.info({ url, workers: config.workers, dataDir, contexts: index.size }, 'listening');
+  log.info(
+    {
+      url,
+      workers: config.workers,
+      dataDir,
+      contexts: index.size,
+      corrupt: index.unreadableCount,
+      listingBytesRead: scan.bytesRead,
+    },
+    'listening',
+  );
 
   return {
     url,
     log,
+    metrics,
     close: async () => {
       await new Promise<void>((done) => server.close(() => done()));
       await pool.close();

@@ -1,16 +1,22 @@
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
+import type { Registry } from 'prom-client';
 import { AppError } from '../errors.js';
 import type { AppDeps, AppEnv } from './env.js';
+import { branchRoutes } from './routes/branches.js';
 import { contextRoutes } from './routes/contexts.js';
+import { conversationRoutes } from './routes/conversation.js';
+import { eventRoutes } from './routes/events.js';
 import { healthRoutes } from './routes/health.js';
+import { metricsRoutes } from './routes/metrics.js';
+import { systemPromptRoutes } from './routes/system-prompts.js';
 import { traceId } from './trace.js';
 
 /**
  * The HTTP front end. It runs on the main thread and never blocks: it validates, resolves
  * the context's slot and dispatches; workers do the lock-holding work.
  */
-export function createApp(deps: AppDeps): Hono<AppEnv> {
+export function createApp(deps: AppDeps & { metrics?: Registry }): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
 
   app.use('*', traceId(deps.log));
@@ -42,7 +48,12 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   }
 
   app.route('/', healthRoutes(deps));
+  if (deps.metrics !== undefined) app.route('/', metricsRoutes(deps.metrics));
   app.route('/v1/contexts', contextRoutes(deps));
+  app.route('/v1/contexts', branchRoutes(deps));
+  app.route('/v1/contexts', conversationRoutes(deps));
+  app.route('/v1/contexts', eventRoutes(deps));
+  app.route('/v1/system-prompts', systemPromptRoutes(deps));
 
   app.notFound((c) => c.json({ error: 'no such route', code: 'not_found' }, 404));
 
