@@ -25,6 +25,7 @@ export interface Config {
   apiToken: string | undefined;
   fsync: boolean;
   compactAfterRecords: number;
+  mainThreadReads: boolean;
 }
 
 interface Setting<K extends keyof Config> {
@@ -126,6 +127,12 @@ const settings: { [K in keyof Config]: Setting<K> } = {
   },
   apiToken: { key: 'apiToken', env: 'API_TOKEN', parse: optionalText, fallback: () => undefined },
   fsync: { key: 'fsync', env: 'FSYNC', parse: boolean, fallback: () => true },
+  mainThreadReads: {
+    key: 'mainThreadReads',
+    env: 'MAIN_THREAD_READS',
+    parse: boolean,
+    fallback: () => true,
+  },
   compactAfterRecords: {
     key: 'compactAfterRecords',
     env: 'COMPACT_AFTER_RECORDS',

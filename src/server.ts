@@ -12,9 +12,11 @@ import { createProvider } from './llm/create-provider.js';
 import { createLogger, type Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics/registry.js';
 import { WorkCounters } from './metrics/work-counters.js';
+import { createWorkPublisher } from './metrics/work-publisher.js';
 import { ContextPool } from './pool/context-pool.js';
 import { PromptStore } from './prompts/prompt-store.js';
 import { ContextService } from './service/context-service.js';
+import { MainThreadReads } from './service/main-thread-reads.js';
 import { Arena } from './shm/arena.js';
 import { SlotTable } from './shm/slot-table.js';
 import { FileStorage } from './storage/file-storage.js';
@@ -28,6 +30,17 @@ export interface RunningServer {
   /** Stops accepting, drains in-flight requests, stops the workers. */
   close(): Promise<void>;
 }
+
+/** The main thread reads shared memory but never touches storage. */
+const NO_STORAGE = {
+  appends: 0,
+  appendBytes: 0,
+  snapshotBytes: 0,
+  compactions: 0,
+  compactBytes: 0,
+  loadBytes: 0,
+  tornTails: 0,
+};
 
 const INITIAL_ARENA_BYTES = 8 * 1024 * 1024;
 
@@ -68,7 +81,11 @@ export async function startServer(config: Config): Promise<RunningServer> {
     usedBytes: () => arena.stats().usedBytes,
     slotWaitMs: config.lockTimeoutMs,
   });
-  const contexts = new ContextService(pool, residents, index);
+  const work = new WorkCounters(workCounters);
+  const mainThreadReads = config.mainThreadReads
+    ? new MainThreadReads(new SlotTable(slotTable), arena, createWorkPublisher(work, NO_STORAGE))
+    : undefined;
+  const contexts = new ContextService(pool, residents, index, mainThreadReads);
   const prompts = await PromptStore.open(dataDir);
   const events = new EventHub();
   const engine = new ConversationEngine(
@@ -80,7 +97,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
     log,
   );
   const metrics = createMetrics({
-    work: new WorkCounters(workCounters),
+    work,
     residents,
     arena,
     index,

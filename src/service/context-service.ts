@@ -5,6 +5,8 @@ import { AppError, notFound } from '../errors.js';
 import type { ContextConfig } from '../model/types.js';
 import type { ContextPool, Reply } from '../pool/context-pool.js';
 import type { Task } from '../pool/tasks.js';
+import type { ReadQuery } from '../store/reads.js';
+import type { MainThreadReads } from './main-thread-reads.js';
 
 type SlotFields = 'slot' | 'gen' | 'traceId';
 /** A task without its slot fields, which the service fills in from the lease. */
@@ -31,6 +33,8 @@ export class ContextService {
     private readonly pool: ContextPool,
     private readonly residents: ResidentSet,
     private readonly index: SummaryIndex,
+    /** Serves reads on the main thread when the read lock is free at once (try-lock). */
+    private readonly mainThreadReads?: MainThreadReads,
   ) {}
 
   async create(config: ContextConfig, traceId: string): Promise<Reply> {
@@ -46,6 +50,10 @@ export class ContextService {
     if (!this.index.has(id)) throw notFound(`context ${id} not found`);
     const lease = await this.acquire(id);
     try {
+      if (this.mainThreadReads !== undefined && isRead(task)) {
+        const served = this.mainThreadReads.tryRead(lease.slot, lease.gen, task);
+        if (served !== undefined) return served;
+      }
       const reply = await this.pool.run({
         ...task,
         slot: lease.slot,
@@ -76,4 +84,8 @@ export class ContextService {
       throw err;
     }
   }
+}
+
+function isRead(task: ContextTask): task is ReadQuery & ContextTask {
+  return task.op === 'getContext' || task.op === 'getState' || task.op === 'listMessages';
 }
