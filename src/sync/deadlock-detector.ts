@@ -116,6 +116,8 @@ export class DeadlockDetector {
   private timer: ReturnType<typeof setInterval> | null = null;
   private previous = new Map<number, string>();
   private readonly reportedLong = new Set<string>();
+  /** Cycles already reported (when not breaking them), by their members' wait keys. */
+  private reportedCycles = new Set<string>();
   private readonly victims = new Map<string, { record: number; seq: number; lockId: number }>();
   /** Totals since construction. */
   readonly totals = { scans: 0, deadlocks: 0, victims: 0, longWaits: 0 };
@@ -188,6 +190,7 @@ export class DeadlockDetector {
       this.emit(event);
     }
 
+    const cyclesSeen = new Set<string>();
     for (const cycle of findCycles(graph)) {
       const members = cycle.map((o) => byOwner.get(o)!);
       const stable = members.every((s) => this.previous.get(s.ownerId) === s.fingerprint);
@@ -195,10 +198,11 @@ export class DeadlockDetector {
         result.unconfirmed++;
         continue;
       }
-      const victimKey = members
-        .map((s) => `${s.ownerId}:${s.waiting?.seq}`)
-        .find((k) => this.victims.has(k));
-      if (victimKey !== undefined) continue; // already being broken
+      const keys = members.map((s) => `${s.ownerId}:${s.waiting?.seq}`);
+      if (keys.some((k) => this.victims.has(k))) continue; // already being broken
+      const cycleKey = [...keys].sort().join(' ');
+      cyclesSeen.add(cycleKey);
+      if (this.reportedCycles.has(cycleKey)) continue; // reported, not broken: once
       const reports = members.map((s, i) =>
         this.waitReport(
           s,
@@ -232,8 +236,10 @@ export class DeadlockDetector {
       };
       result.deadlocks.push(event);
       this.totals.deadlocks++;
+      if (victim === undefined) this.reportedCycles.add(cycleKey);
       this.emit(event);
     }
+    this.reportedCycles = new Set([...this.reportedCycles].filter((k) => cyclesSeen.has(k)));
 
     this.previous = new Map(states.map((s) => [s.ownerId, s.fingerprint]));
     for (const key of this.reportedLong) {

@@ -45,7 +45,10 @@ import { atomicsMemory, type LockMemory } from './memory.js';
  *
  * Entry PHASE = `gen << 4 | write << 2 | phase`, phase 0 FREE, 1 ACQUIRING (published before
  * the compare-exchange that may take the lock), 2 HELD, 3 RELEASING (published before the
- * read-modify-write that releases it). `gen` changes each time the entry is reused, so two
+ * read-modify-write that releases it). ACQUIRING and FREE are `Atomics.store`s (live
+ * readers depend on their order with the lock word); HELD and RELEASING are plain stores,
+ * because they are inside the critical section and only recovery, after the thread's exit,
+ * depends on them. `gen` changes each time the entry is reused, so two
  * equal reads of a PHASE word mean the entry did not change in between.
  *
  * # Why the phases
@@ -98,8 +101,8 @@ export const ACQUIRING = 1;
 export const HELD = 2;
 export const RELEASING = 3;
 export const PHASE_WRITE = 4;
-const GEN_ONE = 16;
-const GEN_MASK = 0x7ffffff0;
+export const GEN_ONE = 16;
+export const GEN_MASK = 0x7ffffff0;
 
 /** Largest number of records a registry may have: tags must fit the 16-bit readers field. */
 export const MAX_RECORDS = 0xffff;
@@ -196,6 +199,8 @@ class ThreadSide {
   used = 0;
   /** Counters of this thread's record (null until it has one, or when explored). */
   stats: StatsRecorder | null = null;
+  /** This thread's registered lock views, by id. */
+  readonly directory = new Map<number, RegisteredLock>();
 }
 
 const sides = new WeakMap<SharedArrayBuffer, ThreadSide>();
@@ -213,7 +218,6 @@ export class LockRegistry {
   /** Milliseconds to add to this thread's `m.now()` to get registry time. */
   private readonly clockOffset: number;
   private readonly side: ThreadSide;
-  private readonly directory = new Map<number, RegisteredLock>();
   /** Whether this thread counts contention metrics (not when the explorer drives it). */
   private readonly counting: boolean;
 
@@ -273,6 +277,14 @@ export class LockRegistry {
     return this.side.stats;
   }
 
+  /**
+   * Publishes this thread's counts now (they are otherwise published at least every
+   * `PUBLISH_EVERY` acquisitions): before reading them on the same thread, or at shutdown.
+   */
+  publishStats(): void {
+    this.side.stats?.publish();
+  }
+
   /** Owner id of the thread this object serves. */
   get ownerId(): number {
     return this.m.ownerId;
@@ -302,15 +314,16 @@ export class LockRegistry {
 
   // ---------------------------------------------------------------------------------------
   // Directory: lock views of this thread, by id (the detector notifies through them, the
-  // supervisor releases through them).
+  // supervisor releases through them). Shared by every registry object of this thread over
+  // the same buffer.
 
   /** Makes `lock` findable by its id in this thread (RwLock does it when constructed). */
   attach(lock: RegisteredLock): void {
-    this.directory.set(lock.id, lock);
+    this.side.directory.set(lock.id, lock);
   }
 
   lookup(id: number): RegisteredLock | undefined {
-    return this.directory.get(id);
+    return this.side.directory.get(id);
   }
 
   // ---------------------------------------------------------------------------------------
@@ -423,7 +436,7 @@ export class LockRegistry {
     // Only this thread writes its record, so an unchanged id need not be stored again.
     if (side.ids[k] !== id) {
       side.ids[k] = id;
-      m.store(this.i32, at + E_LOCK, id);
+      m.storePlain(this.i32, at + E_LOCK, id); // ordered by the PHASE store below
     }
     this.f64[(at + E_SINCE) / 2] = since;
     m.store(this.i32, at + E_PHASE, word);
@@ -436,7 +449,10 @@ export class LockRegistry {
     const side = this.side;
     const word = (side.words[k]! & ~PHASE_MASK) | HELD;
     side.words[k] = word;
-    this.m.store(this.i32, side.at + R_ENTRIES + k * ENTRY_WORDS + E_PHASE, word);
+    // A plain store (it is inside the critical section): ACQUIRING → HELD changes nothing for
+    // reconciliation (both mean "involved"), recovery reads it after the thread has exited
+    // (which orders all its writes), and the detector only trusts what stays put.
+    this.m.storePlain(this.i32, side.at + R_ENTRIES + k * ENTRY_WORDS + E_PHASE, word);
   }
 
   /** The attempt failed (try-lock refused, timeout, deadlock): entry `k` is free again. */
@@ -472,7 +488,8 @@ export class LockRegistry {
     const side = this.side;
     const word = (side.words[k]! & ~PHASE_MASK) | RELEASING;
     side.words[k] = word;
-    this.m.store(this.i32, side.at + R_ENTRIES + k * ENTRY_WORDS + E_PHASE, word);
+    // Plain, like HELD: it only matters to recovery, after the thread's exit.
+    this.m.storePlain(this.i32, side.at + R_ENTRIES + k * ENTRY_WORDS + E_PHASE, word);
   }
 
   /** A release of entry `k` was refused after `releasing(k)`: it is HELD again. */
@@ -480,7 +497,7 @@ export class LockRegistry {
     const side = this.side;
     const word = (side.words[k]! & ~PHASE_MASK) | HELD;
     side.words[k] = word;
-    this.m.store(this.i32, side.at + R_ENTRIES + k * ENTRY_WORDS + E_PHASE, word);
+    this.m.storePlain(this.i32, side.at + R_ENTRIES + k * ENTRY_WORDS + E_PHASE, word);
   }
 
   /** The lock of entry `k` is released (k = -1: an overflowed holding). */
@@ -522,7 +539,7 @@ export class LockRegistry {
     m.store(this.i32, at + R_WAIT_MODE, (write ? WAIT_WRITE : 0) | (async ? WAIT_ASYNC : 0));
     const since = threadNow + this.clockOffset;
     this.f64[(at + R_WAIT_SINCE) / 2] = since;
-    this.f64[H_CLOCK / 2] = since;
+    if (since - this.f64[H_CLOCK / 2]! > 1) this.f64[H_CLOCK / 2] = since;
     m.store(this.i32, at + R_WAIT_SEQ, seq);
     m.store(this.i32, at + R_WAIT_LOCK, id);
     return seq;
@@ -698,7 +715,7 @@ export class LockRegistry {
 
   /** Notifies every thread parked on lock `id`'s state word (if this thread has a view). */
   wake(lockId: number): boolean {
-    const lock = this.directory.get(lockId);
+    const lock = this.side.directory.get(lockId);
     if (lock === undefined) return false;
     this.m.notify(lock.i32, lock.base);
     return true;

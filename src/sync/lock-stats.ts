@@ -2,10 +2,10 @@ import { LOCK_CLASSES, type LockClass } from './lock-ids.js';
 
 /**
  * Contention metrics per lock class, as BigInt64 counters in the lock registry's buffer.
- * Each thread counts in a block of its own registry record (with `Atomics.add`, so any
- * thread can read them, but on a cache line no other thread writes: one shared counter for
- * all threads cut contended throughput several times); readers sum the blocks of every
- * record. A record's counters are never reset, so what exited threads counted stays in the
+ * Each thread counts in a block of its own registry record (on cache lines no other thread
+ * writes: one shared counter for all threads cut contended throughput several times), and
+ * publishes there what it counted locally (see `StatsRecorder`); readers sum the blocks of
+ * every record. A record's counters are never reset, so what exited threads counted stays in the
  * sum. 64-bit counters never wrap in practice: they map directly onto Prometheus counters.
  *
  * A block has, per class (`LOCK_CLASSES`: other, cache, context, arena),
@@ -55,34 +55,75 @@ function bucketOf(ms: number): number {
   return b;
 }
 
-/** Adds to one block of counters; one per thread, made by `LockRegistry`. */
+/** Acquisitions counted locally before they are published (at most lost if a thread dies). */
+export const PUBLISH_EVERY = 64;
+
+/**
+ * One thread's counters. Counts accumulate in thread-local numbers and are published to the
+ * thread's block with `Atomics.store` (the block has one writer, so no read-modify-write is
+ * needed): at once for waits, timeouts and deadlocks, at least every `PUBLISH_EVERY`
+ * acquisitions, and whenever the thread calls `LockRegistry.publishStats()` (a worker should
+ * at the end of each task). (`Atomics.add` on a BigInt64Array returns a new BigInt each
+ * time: counting that way allocated on every acquire.) A reader may therefore see a
+ * thread's latest acquisitions late, and a thread that dies loses what it had not published.
+ */
 export class StatsRecorder {
-  constructor(private readonly c: BigInt64Array) {}
+  private readonly local: Float64Array;
+  private readonly dirty = new Uint8Array(STATS_CLASSES * STATS_SLOTS_PER_CLASS);
+  private dirtyList: number[] = [];
+  private unpublished = 0;
+
+  constructor(private readonly c: BigInt64Array) {
+    // A record outlives its threads: continue from what earlier owners counted.
+    this.local = Float64Array.from(c, (x) => Number(x));
+  }
 
   acquired(cls: number): void {
-    Atomics.add(this.c, cls * STATS_SLOTS_PER_CLASS + S_ACQUISITIONS, 1n);
+    this.bump(cls * STATS_SLOTS_PER_CLASS + S_ACQUISITIONS, 1);
+    if (++this.unpublished >= PUBLISH_EVERY) this.publish();
   }
 
   /** A wait of `ms` ended (whatever the outcome). */
   waited(cls: number, ms: number): void {
     const at = cls * STATS_SLOTS_PER_CLASS;
-    Atomics.add(this.c, at + S_CONTENDED, 1n);
-    Atomics.add(this.c, at + S_WAIT_SUM, BigInt(Math.round(ms * 1e6)));
-    Atomics.add(this.c, at + S_WAIT_BUCKETS + bucketOf(ms), 1n);
+    this.bump(at + S_CONTENDED, 1);
+    this.bump(at + S_WAIT_SUM, Math.round(ms * 1e6));
+    this.bump(at + S_WAIT_BUCKETS + bucketOf(ms), 1);
+    this.publish();
   }
 
   held(cls: number, ms: number): void {
     const at = cls * STATS_SLOTS_PER_CLASS;
-    Atomics.add(this.c, at + S_HOLD_SUM, BigInt(Math.round(ms * 1e6)));
-    Atomics.add(this.c, at + S_HOLD_BUCKETS + bucketOf(ms), 1n);
+    this.bump(at + S_HOLD_SUM, Math.round(ms * 1e6));
+    this.bump(at + S_HOLD_BUCKETS + bucketOf(ms), 1);
   }
 
   timedOut(cls: number): void {
-    Atomics.add(this.c, cls * STATS_SLOTS_PER_CLASS + S_TIMEOUTS, 1n);
+    this.bump(cls * STATS_SLOTS_PER_CLASS + S_TIMEOUTS, 1);
+    this.publish();
   }
 
   deadlocked(cls: number): void {
-    Atomics.add(this.c, cls * STATS_SLOTS_PER_CLASS + S_DEADLOCKS, 1n);
+    this.bump(cls * STATS_SLOTS_PER_CLASS + S_DEADLOCKS, 1);
+    this.publish();
+  }
+
+  /** Stores every changed counter into the shared block. */
+  publish(): void {
+    for (const slot of this.dirtyList) {
+      Atomics.store(this.c, slot, BigInt(this.local[slot]!));
+      this.dirty[slot] = 0;
+    }
+    this.dirtyList = [];
+    this.unpublished = 0;
+  }
+
+  private bump(slot: number, by: number): void {
+    this.local[slot]! += by;
+    if (this.dirty[slot] === 0) {
+      this.dirty[slot] = 1;
+      this.dirtyList.push(slot);
+    }
   }
 }
 

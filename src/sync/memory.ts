@@ -21,6 +21,11 @@ export interface LockMemory {
   readonly canBlock: boolean;
   load(a: Int32Array, i: number): number;
   store(a: Int32Array, i: number, v: number): void;
+  /**
+   * A plain (non-atomic) store: no ordering with other threads' accesses. For bookkeeping
+   * that only a later reader synchronised by other means (the thread's exit) depends on.
+   */
+  storePlain(a: Int32Array, i: number, v: number): void;
   /** Returns the old value, like `Atomics.compareExchange`. */
   cas(a: Int32Array, i: number, expected: number, replacement: number): number;
   /** Returns the old value. */
@@ -54,6 +59,9 @@ export const atomicsMemory: LockMemory = {
   load: (a, i) => Atomics.load(a, i),
   store: (a, i, v) => {
     Atomics.store(a, i, v);
+  },
+  storePlain: (a, i, v) => {
+    a[i] = v;
   },
   cas: (a, i, e, r) => Atomics.compareExchange(a, i, e, r),
   add: (a, i, v) => Atomics.add(a, i, v),

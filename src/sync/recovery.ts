@@ -4,6 +4,8 @@ import {
   E_PHASE,
   ENTRY_WORDS,
   FREE,
+  GEN_MASK,
+  GEN_ONE,
   HELD,
   type LockRegistry,
   MAX_HELD,
@@ -229,7 +231,7 @@ export function releaseAllHeldBy(
   for (let k = 0; k < MAX_HELD; k++) {
     const e = at + R_ENTRIES + k * ENTRY_WORDS;
     const word = m.load(a, e + E_PHASE);
-    m.store(a, e + E_PHASE, (word & ~(PHASE_MASK | PHASE_WRITE)) + 16);
+    m.store(a, e + E_PHASE, (word + GEN_ONE) & GEN_MASK); // FREE, and a new generation
   }
   m.store(a, at + R_WAIT_LOCK, 0);
   m.store(a, at + R_VICTIM, 0);

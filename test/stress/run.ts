@@ -258,6 +258,7 @@ async function runMode(mode: StressMode, seconds: number, args: Args): Promise<M
   const victims = total(C_VICTIMS);
   const orderErrors = total(C_ORDER_ERRORS);
   const maxWaitUs = total(C_MAX_WAIT_US);
+  const metrics = registry.readStats();
 
   const lines: string[] = [];
   const failures: string[] = [];
@@ -281,6 +282,15 @@ async function runMode(mode: StressMode, seconds: number, args: Args): Promise<M
       `order errors ${orderErrors}, exclusion/data violations ${violations}, ` +
       `long waits ${events.filter((e) => e.kind === 'long-wait').length}`,
   );
+  const ctx = metrics.context;
+  lines.push(
+    `registry metrics (context locks): ${ctx.acquisitions.toLocaleString('en')} acquisitions, ` +
+      `${ctx.contended.toLocaleString('en')} contended, ${ctx.timeouts} timeouts, ` +
+      `${ctx.deadlocksBroken} deadlocks broken; mean contended wait ` +
+      `${fmtUs((ctx.waitSeconds.sum / Math.max(1, ctx.waitSeconds.count)) * 1e6)}` +
+      (mode === 'kills' ? ' (killed workers lose their unpublished counts)' : ''),
+  );
+  expectThat(ctx.deadlocksBroken === victims, 'metrics disagree with the victims counted');
   expectThat(violations === 0, 'exclusion or data violations');
   expectThat(timeouts === 0, 'lock waits timed out');
   expectThat(errors.length === 0, `errors: ${errors.slice(0, 3).join('; ')}`);

@@ -172,4 +172,5 @@ while (Atomics.load(i32, L.stop) === 0) {
     break;
   }
 }
+registry.publishStats();
 parentPort?.postMessage(report);

@@ -180,6 +180,42 @@ describe('deadlock detection across real threads', { timeout: 30_000 }, () => {
   });
 });
 
+describe('reporting without breaking', { timeout: 30_000 }, () => {
+  it('reports a cycle once and leaves it to the deadlines', async () => {
+    const set = lockSet([contextLockId(0), contextLockId(1)]);
+    const ws = await lockWorkers(set, 2);
+    live.push(...ws);
+    const [t1, t2] = ws as [LockWorker, LockWorker];
+    const events: LockEvent[] = [];
+    const detector = new DeadlockDetector(set.registry, {
+      intervalMs: 10,
+      breakCycles: false,
+      logger: (e) => events.push(e),
+    }).start();
+    detectors.push(detector);
+    await t1.ok({ op: 'write', lock: A, timeoutMs: FOREVER });
+    await t2.ok({ op: 'write', lock: B, timeoutMs: FOREVER });
+    const w1 = t1.call({ op: 'write', lock: B, timeoutMs: 1500 });
+    const w2 = t2.call({ op: 'write', lock: A, timeoutMs: 1500 });
+    await until(() => events.some((e) => e.kind === 'deadlock'), 'a report');
+    const scans = detector.totals.scans;
+    await until(() => detector.totals.scans >= scans + 10, '10 more scans');
+    const reports = events.filter((e): e is DeadlockEvent => e.kind === 'deadlock');
+    expect(reports).toHaveLength(1);
+    expect(reports[0]!.victim).toBeUndefined();
+    expect(reports[0]!.message).toMatch(/^deadlock: 2 thread\(s\) in a wait-for cycle\n/);
+    // Nobody is failed: both waits end at their deadlines.
+    const [r1, r2] = await Promise.all([w1, w2]);
+    expect([r1, r2].map((r) => (r.ok ? 'ok' : r.error.name))).toEqual([
+      'LockTimeoutError',
+      'LockTimeoutError',
+    ]);
+    await t1.ok({ op: 'releaseAll' });
+    await t2.ok({ op: 'releaseAll' });
+    expect(set.allClean()).toBe(true);
+  });
+});
+
 describe('no alarm for known-good patterns', { timeout: 30_000 }, () => {
   it('many readers, a writer waiting for readers that wait for nothing, nesting in order', async () => {
     const { set, ws, events, detector } = await setup(5, 3);

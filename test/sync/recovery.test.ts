@@ -41,6 +41,7 @@ describe('dead-thread recovery', { timeout: 30_000 }, () => {
     const [dead, w, r] = ws as [LockWorker, LockWorker, LockWorker];
     expect(await dead.ok({ op: 'tryRead', lock: M })).toBe(true);
     await dead.ok({ op: 'readUnlock', lock: M });
+    await dead.ok({ op: 'publishStats' });
     await dead.ok({ op: 'write', lock: L, timeoutMs: FOREVER });
     await dead.ok({ op: 'read', lock: M, timeoutMs: FOREVER });
     const writer = track(w.call({ op: 'write', lock: L, timeoutMs: FOREVER }));
@@ -74,8 +75,10 @@ describe('dead-thread recovery', { timeout: 30_000 }, () => {
     await w.ok({ op: 'releaseAll' });
     expect(await reader.promise).toMatchObject({ ok: true });
     await r.ok({ op: 'releaseAll' });
+    await w.ok({ op: 'publishStats' });
+    await r.ok({ op: 'publishStats' });
     expect(set.allClean()).toBe(true);
-    // What the dead thread counted stays counted (its record's counters are never reset);
+    // What the dead thread published stays counted (a record's counters are never reset);
     // acquisitions count at release, so its last two holdings are not in.
     const stats = readLockStats(set.registrySab);
     expect(stats.context.acquisitions).toBe(3);

@@ -70,6 +70,7 @@ describe('lock registry on one thread', () => {
       name: 'LockTimeoutError',
     });
     set.locks[ARENA]!.writeUnlock();
+    set.registry.publishStats();
     const stats = readLockStats(set.registrySab);
     expect(stats.context.acquisitions).toBe(5);
     expect(stats.context.contended).toBe(0);
@@ -90,6 +91,9 @@ describe('lock registry on one thread', () => {
       expect(set.locks[CTX1]!.tryWrite()).toBe(true);
       set.locks[CTX1]!.writeUnlock();
     }
+    // Counted locally, published every 64 acquisitions, after a wait, or when asked.
+    expect(readLockStats(set.registrySab).context.acquisitions).toBe(0);
+    set.registry.publishStats();
     const stats = readLockStats(set.registrySab);
     expect(stats.context.acquisitions).toBe(10);
     expect(stats.context.holdSeconds.count).toBe(3);
@@ -99,6 +103,16 @@ describe('lock registry on one thread', () => {
     expect(held.since).toBe(before);
     expect(set.registry.tick()).toBeGreaterThanOrEqual(before);
     set.locks[CTX1]!.readUnlock();
+  });
+
+  it('shares one record and one lock directory among the registry objects of a thread', () => {
+    const set = lockSet(IDS);
+    const other = new LockRegistry(set.registrySab);
+    expect(other.lookup(IDS[CTX1]!)).toBe(set.locks[CTX1]);
+    expect(set.locks[CTX1]!.tryWrite()).toBe(true);
+    expect(other.tag).toBe(set.registry.tag);
+    expect(set.registry.ownerIds()).toEqual([currentLockOwnerId()]);
+    set.locks[CTX1]!.writeUnlock();
   });
 
   it('refuses a thread when every record is in use', () => {

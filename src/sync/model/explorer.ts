@@ -143,6 +143,11 @@ export class SimThread implements LockMemory {
     this.run.wrote(a, i, old, v);
   }
 
+  /** Explored like `store`: sequential consistency is stronger, so this finds no fewer bugs of the algorithm (it cannot model the weaker ordering itself). */
+  storePlain(a: Int32Array, i: number, v: number): void {
+    this.store(a, i, v);
+  }
+
   cas(a: Int32Array, i: number, expected: number, replacement: number): number {
     if (this.pos < this.results.length) return this.results[this.pos++] as number;
     this.run.before(this, 'cas', a, i, expected, replacement);
