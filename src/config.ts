@@ -26,6 +26,8 @@ export interface Config {
   fsync: boolean;
   compactAfterRecords: number;
   mainThreadReads: boolean;
+  checkedLocks: boolean;
+  longWaitMs: number;
 }
 
 interface Setting<K extends keyof Config> {
@@ -127,6 +129,18 @@ const settings: { [K in keyof Config]: Setting<K> } = {
   },
   apiToken: { key: 'apiToken', env: 'API_TOKEN', parse: optionalText, fallback: () => undefined },
   fsync: { key: 'fsync', env: 'FSYNC', parse: boolean, fallback: () => true },
+  checkedLocks: {
+    key: 'checkedLocks',
+    env: 'CHECKED_LOCKS',
+    parse: boolean,
+    fallback: () => false,
+  },
+  longWaitMs: {
+    key: 'longWaitMs',
+    env: 'LONG_WAIT_MS',
+    parse: integer(1, 600_000),
+    fallback: () => 1000,
+  },
   mainThreadReads: {
     key: 'mainThreadReads',
     env: 'MAIN_THREAD_READS',

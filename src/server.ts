@@ -10,16 +10,19 @@ import { EventHub } from './events/event-hub.js';
 import { createApp } from './http/app.js';
 import { createProvider } from './llm/create-provider.js';
 import { createLogger, type Logger } from './log.js';
+import { registerLockMetrics } from './metrics/lock-metrics.js';
 import { createMetrics, type Metrics } from './metrics/registry.js';
 import { WorkCounters } from './metrics/work-counters.js';
 import { createWorkPublisher } from './metrics/work-publisher.js';
 import { ContextPool } from './pool/context-pool.js';
+import { LockSupervisor } from './pool/lock-supervisor.js';
 import { PromptStore } from './prompts/prompt-store.js';
 import { ContextService } from './service/context-service.js';
 import { MainThreadReads } from './service/main-thread-reads.js';
 import { Arena } from './shm/arena.js';
 import { SlotTable } from './shm/slot-table.js';
 import { FileStorage } from './storage/file-storage.js';
+import { LockRegistry } from './sync/lock-registry.js';
 import { builtinTools } from './tools/registry.js';
 
 export interface RunningServer {
@@ -60,14 +63,20 @@ export async function startServer(config: Config): Promise<RunningServer> {
     log.error({ context: id, reason }, 'stored context is unreadable; it answers storage_corrupt');
   }
 
+  const lockRegistryBuffer = LockRegistry.createBuffer({ checked: config.checkedLocks });
+  const lockRegistry = new LockRegistry(lockRegistryBuffer);
   const slotTable = SlotTable.createBuffer(config.cacheMaxContexts);
   const arenaBuffer = Arena.createBuffer(INITIAL_ARENA_BYTES, config.arenaMaxBytes);
-  const arena = new Arena(arenaBuffer, config.lockTimeoutMs);
+  // The main thread's registered views of every lock: recovery and the detector act
+  // through them. The main thread itself only ever try-locks.
+  const arena = new Arena(arenaBuffer, config.lockTimeoutMs, lockRegistry);
+  const slots = new SlotTable(slotTable, lockRegistry);
   const workCounters = WorkCounters.createBuffer();
   const pool = new ContextPool(
     {
       slotTable,
       arena: arenaBuffer,
+      lockRegistry: lockRegistryBuffer,
       dataDir,
       fsync: config.fsync,
       lockTimeoutMs: config.lockTimeoutMs,
@@ -76,14 +85,20 @@ export async function startServer(config: Config): Promise<RunningServer> {
     },
     { workers: config.workers, maxQueue: config.maxQueue, workCounters },
   );
-  const residents = new ResidentSet(new SlotTable(slotTable), pool, {
+  const supervisor = new LockSupervisor(lockRegistry, slots, log, {
+    scanIntervalMs: 100,
+    longWaitMs: config.longWaitMs,
+  });
+  pool.onWorkerMessage((message) => supervisor.onWorkerMessage(message));
+  supervisor.start();
+  const residents = new ResidentSet(slots, pool, {
     maxBytes: config.cacheMaxBytes,
     usedBytes: () => arena.stats().usedBytes,
     slotWaitMs: config.lockTimeoutMs,
   });
   const work = new WorkCounters(workCounters);
   const mainThreadReads = config.mainThreadReads
-    ? new MainThreadReads(new SlotTable(slotTable), arena, createWorkPublisher(work, NO_STORAGE))
+    ? new MainThreadReads(slots, arena, createWorkPublisher(work, NO_STORAGE))
     : undefined;
   const contexts = new ContextService(pool, residents, index, mainThreadReads);
   const prompts = await PromptStore.open(dataDir);
@@ -102,6 +117,10 @@ export async function startServer(config: Config): Promise<RunningServer> {
     arena,
     index,
     pool,
+  });
+  registerLockMetrics(metrics.registry, () => {
+    lockRegistry.publishStats(); // the main thread's own try-lock reads
+    return lockRegistry.readStats();
   });
   const app = createApp({
     config,
@@ -144,6 +163,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
     metrics,
     close: async () => {
       await new Promise<void>((done) => server.close(() => done()));
+      supervisor.stop();
       await pool.close();
     },
   };

@@ -10,6 +10,8 @@ import { Arena } from '../src/shm/arena.js';
 import { SlotTable } from '../src/shm/slot-table.js';
 import { FileStorage } from '../src/storage/file-storage.js';
 import { TaskDispatcher } from '../src/store/dispatch.js';
+import { LockRegistry } from '../src/sync/lock-registry.js';
+import { announceLockOwner } from '../src/sync/thread-exit.js';
 
 /**
  * Worker entry point: every context route's lock-holding work runs here. The shared
@@ -17,6 +19,9 @@ import { TaskDispatcher } from '../src/store/dispatch.js';
  * back to the main thread by transfer.
  */
 const init = workerData as WorkerInit & WorkerMetricsInit;
+const registry = new LockRegistry(init.lockRegistry);
+// Lets the supervisor recover this thread's locks if it dies holding them.
+announceLockOwner();
 const log = createLogger(init.logLevel, { thread: threadId });
 const storage = new FileStorage({
   dir: init.dataDir,
@@ -29,8 +34,8 @@ const publishWork =
     ? () => {}
     : createWorkPublisher(new WorkCounters(init.workCounters), storage.stats);
 const dispatcher = new TaskDispatcher(
-  new SlotTable(init.slotTable),
-  new Arena(init.arena, init.lockTimeoutMs),
+  new SlotTable(init.slotTable, registry),
+  new Arena(init.arena, init.lockTimeoutMs, registry),
   storage,
   {
     lockTimeoutMs: init.lockTimeoutMs,
@@ -44,5 +49,6 @@ export default function handle(task: Task): ArrayBuffer {
   const frame = dispatcher.run(task);
   // Before the reply leaves: whoever sees the reply sees counters that include its work.
   publishWork(task.op);
+  registry.publishStats();
   return move(frame) as ArrayBuffer;
 }

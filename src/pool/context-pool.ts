@@ -46,6 +46,11 @@ export class ContextPool {
     });
   }
 
+  /** Messages workers post outside tasks (e.g. their lock-owner announcement). */
+  onWorkerMessage(listener: (message: unknown) => void): void {
+    this.piscina.on('message', listener);
+  }
+
   get threads(): number {
     return this.piscina.threads.length;
   }

@@ -2,6 +2,8 @@
 export interface WorkerInit {
   slotTable: SharedArrayBuffer;
   arena: SharedArrayBuffer;
+  /** Where every thread records the locks it holds and waits for (src/sync/lock-registry.ts). */
+  lockRegistry: SharedArrayBuffer;
   dataDir: string;
   fsync: boolean;
   lockTimeoutMs: number;

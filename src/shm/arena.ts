@@ -1,3 +1,5 @@
+import { arenaLockId } from '../sync/lock-ids.js';
+import type { LockRegistry } from '../sync/lock-registry.js';
 import { RwLock } from '../sync/rwlock.js';
 import { CLASS_BYTES, CLASS_COUNT, classFor } from './size-classes.js';
 
@@ -72,13 +74,18 @@ export class Arena {
   constructor(
     readonly sab: SharedArrayBuffer,
     private readonly lockTimeoutMs: number,
+    registry?: LockRegistry,
   ) {
     // Length-tracking views: they follow the buffer when any thread grows it.
     this.u8 = new Uint8Array(sab);
     this.u32 = new Uint32Array(sab);
     this.i32 = new Int32Array(sab);
     this.view = new DataView(sab);
-    this.lock = new RwLock(this.i32, W_LOCK);
+    this.lock = new RwLock(
+      this.i32,
+      W_LOCK,
+      registry === undefined ? {} : { id: arenaLockId(), registry },
+    );
   }
 
   /** Allocates a block with room for `payloadBytes`; blocking, workers only. */

@@ -1,3 +1,5 @@
+import { contextLockId } from '../sync/lock-ids.js';
+import type { LockRegistry } from '../sync/lock-registry.js';
 import { RWLOCK_WORDS, RwLock } from '../sync/rwlock.js';
 import type { Ref } from './arena.js';
 
@@ -61,13 +63,22 @@ export class SlotTable {
     return sab;
   }
 
-  constructor(readonly sab: SharedArrayBuffer) {
+  /** `registry`: record this thread's holdings and waits (lock ids `contextLockId(slot)`). */
+  constructor(
+    readonly sab: SharedArrayBuffer,
+    registry?: LockRegistry,
+  ) {
     this.i32 = new Int32Array(sab);
     this.f64 = new Float64Array(sab);
     this.count = this.i32[0]!;
     this.locks = Array.from(
       { length: this.count },
-      (_, s) => new RwLock(this.i32, this.base(s) + W_LOCK),
+      (_, s) =>
+        new RwLock(
+          this.i32,
+          this.base(s) + W_LOCK,
+          registry === undefined ? {} : { id: contextLockId(s), registry },
+        ),
     );
   }
 

@@ -172,6 +172,15 @@ export function toAppError(err: unknown): AppError {
       return new AppError(503, 'lock_timeout', 'the context is busy; try again', {
         'Retry-After': '1',
       });
+    case 'lock_deadlock':
+      return new AppError(
+        503,
+        'lock_deadlock',
+        'a lock wait was broken to end a deadlock; try again',
+        {
+          'Retry-After': '1',
+        },
+      );
     case 'storage_corrupt':
       return new AppError(500, 'storage_corrupt', 'the stored context cannot be read');
     case 'storage_conflict':

@@ -33,7 +33,14 @@ export async function startServerProcess(
   env: Record<string, string> = {},
 ): Promise<ServerProcess> {
   const proc = spawn(process.execPath, [MAIN, '--port', '0', '--data-dir', dataDir], {
-    env: { ...process.env, HOST: '127.0.0.1', WORKERS: '2', LOG_LEVEL: 'info', ...env },
+    env: {
+      ...process.env,
+      HOST: '127.0.0.1',
+      WORKERS: '2',
+      LOG_LEVEL: 'info',
+      CHECKED_LOCKS: 'true',
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const logs: string[] = [];
