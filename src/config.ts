@@ -27,6 +27,7 @@ export interface Config {
   compactAfterRecords: number;
   mainThreadReads: boolean;
   checkedLocks: boolean;
+  faultInjection: boolean;
   longWaitMs: number;
 }
 
@@ -129,6 +130,12 @@ const settings: { [K in keyof Config]: Setting<K> } = {
   },
   apiToken: { key: 'apiToken', env: 'API_TOKEN', parse: optionalText, fallback: () => undefined },
   fsync: { key: 'fsync', env: 'FSYNC', parse: boolean, fallback: () => true },
+  faultInjection: {
+    key: 'faultInjection',
+    env: 'FAULT_INJECTION',
+    parse: boolean,
+    fallback: () => false,
+  },
   checkedLocks: {
     key: 'checkedLocks',
     env: 'CHECKED_LOCKS',

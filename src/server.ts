@@ -82,6 +82,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
       lockTimeoutMs: config.lockTimeoutMs,
       compactAfterRecords: config.compactAfterRecords,
       logLevel: config.logLevel,
+      faultInjection: config.faultInjection,
     },
     { workers: config.workers, maxQueue: config.maxQueue, workCounters },
   );

@@ -43,6 +43,7 @@ const dispatcher = new TaskDispatcher(
     onError: (traceId, err, mapped) =>
       log.error({ traceId, err, code: mapped.code }, 'task failed'),
   },
+  init.faultInjection,
 );
 
 export default function handle(task: Task): ArrayBuffer {

@@ -7,6 +7,7 @@ import { branchRoutes } from './routes/branches.js';
 import { contextRoutes } from './routes/contexts.js';
 import { conversationRoutes } from './routes/conversation.js';
 import { eventRoutes } from './routes/events.js';
+import { faultInjectionRoutes } from './routes/fault-injection.js';
 import { healthRoutes } from './routes/health.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { systemPromptRoutes } from './routes/system-prompts.js';
@@ -54,6 +55,7 @@ export function createApp(deps: AppDeps & { metrics?: Registry }): Hono<AppEnv> 
   app.route('/v1/contexts', conversationRoutes(deps));
   app.route('/v1/contexts', eventRoutes(deps));
   app.route('/v1/system-prompts', systemPromptRoutes(deps));
+  if (deps.config.faultInjection) app.route('/v1/contexts', faultInjectionRoutes(deps));
 
   app.notFound((c) => c.json({ error: 'no such route', code: 'not_found' }, 404));
 

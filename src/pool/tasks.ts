@@ -38,6 +38,7 @@ export type Task =
       atMessageId: string | undefined;
     })
   | (SlotTask & { op: 'updateBranch'; name: string; update: BranchUpdate })
-  | (SlotTask & { op: 'deleteBranch'; name: string });
+  | (SlotTask & { op: 'deleteBranch'; name: string })
+  | (SlotTask & { op: 'crashWhileHolding'; mode: 'read' | 'write' });
 
 export type TaskOp = Task['op'];

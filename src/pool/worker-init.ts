@@ -9,4 +9,6 @@ export interface WorkerInit {
   lockTimeoutMs: number;
   compactAfterRecords: number;
   logLevel: string;
+  /** Accept fault-injection tasks (tests only). */
+  faultInjection: boolean;
 }

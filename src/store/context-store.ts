@@ -4,7 +4,7 @@ import type { ContextConfig, ContextMeta, MessageMetadata, MessageNode } from '.
 import type { ContextUpdate, NewMessage } from '../model/validate.js';
 import { frameWith, jsonFrame } from '../pool/frame.js';
 import { SlotStatus } from '../shm/slot-table.js';
-import type { ContextSlot } from './context-slot.js';
+import { ContextSlot } from './context-slot.js';
 import { contextDto, etagOf, type Stamp, summaryOf } from './dto.js';
 import { applyOp, branchIndex, type ContextOp } from './ops.js';
 import { type ReadQuery, readWork } from './reads.js';
@@ -112,13 +112,41 @@ export class ContextStore {
     });
   }
 
-  /** Drops a context from memory (it is durable in storage already). */
+  /**
+   * Drops a context from memory (it is durable in storage already). A poisoned copy (a
+   * writer died in the middle of changing it) is not walked: its blocks may be half
+   * linked, so they are left allocated — a bounded leak per crash — rather than risk
+   * freeing a block twice.
+   */
   evict(at: SlotRef): ArrayBuffer {
-    return this.access.write(at, SlotStatus.Ready, (ctx) => {
-      ctx.freeAll();
+    return this.access.write(at, [SlotStatus.Ready, SlotStatus.Poisoned], (ctx) => {
+      const poisoned = this.access.slots.status(at.slot) === SlotStatus.Poisoned;
+      const leaked = poisoned ? this.access.slots.residentBytes(at.slot) : 0;
+      if (!poisoned) ctx.freeAll();
       this.access.slots.vacate(at.slot);
-      return () => jsonFrame({ status: 200 }, undefined);
+      return () => jsonFrame({ status: 200 }, { leakedBytes: leaked });
     });
+  }
+
+  /**
+   * Fault injection (FAULT_INJECTION=true only): takes the context's lock, makes an
+   * unpersisted change under a write lock, and ends this worker thread while holding it —
+   * as a crash would, skipping every `finally`. Tests use it to prove recovery.
+   */
+  crashWhileHolding(at: SlotRef, mode: 'read' | 'write'): never {
+    const lock = this.access.slots.lock(at.slot);
+    if (mode === 'read') {
+      lock.readLock(this.access.options.lockTimeoutMs);
+    } else {
+      lock.writeLock(this.access.options.lockTimeoutMs);
+      const ctx = new ContextSlot(this.access.slots, this.access.arena, at.slot);
+      ctx.setMeta({
+        ...ctx.meta(),
+        current_state: 'Failed',
+        state_detail: { error: 'half-written' },
+      });
+    }
+    process.exit(70);
   }
 
   // ---- reads ----------------------------------------------------------------------------

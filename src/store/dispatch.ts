@@ -19,7 +19,13 @@ export class TaskDispatcher {
   private readonly turns: TurnStore;
   private readonly branches: BranchStore;
 
-  constructor(slots: SlotTable, arena: Arena, storage: ContextStorage, options: StoreOptions) {
+  constructor(
+    slots: SlotTable,
+    arena: Arena,
+    storage: ContextStorage,
+    options: StoreOptions,
+    private readonly faultInjection = false,
+  ) {
     this.access = new SlotAccess(slots, arena, storage, options);
     this.contexts = new ContextStore(this.access);
     this.turns = new TurnStore(this.access);
@@ -73,8 +79,12 @@ export class TaskDispatcher {
         return branches.updateBranch(task, task.name, task.update);
       case 'deleteBranch':
         return branches.deleteBranch(task, task.name);
+      case 'crashWhileHolding':
+        if (!this.faultInjection) break;
+        return contexts.crashWhileHolding(task, task.mode);
       default:
-        return errorFrame(new AppError(500, 'internal_error', 'unknown task'));
+        break;
     }
+    return errorFrame(new AppError(500, 'internal_error', 'unknown task'));
   }
 }

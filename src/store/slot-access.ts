@@ -67,7 +67,11 @@ export class SlotAccess {
   }
 
   /** Runs `work` under the write lock, on a slot expected to be in `expected` status. */
-  write(at: SlotRef, expected: SlotStatus, work: (ctx: ContextSlot) => DeferredReply): ArrayBuffer {
+  write(
+    at: SlotRef,
+    expected: SlotStatus | readonly SlotStatus[],
+    work: (ctx: ContextSlot) => DeferredReply,
+  ): ArrayBuffer {
     const lock = this.slots.lock(at.slot);
     let reply: DeferredReply;
     try {
@@ -146,10 +150,10 @@ export class SlotAccess {
     return errorFrame(mapped);
   }
 
-  private checkSlot(at: SlotRef, expected: SlotStatus): void {
+  private checkSlot(at: SlotRef, expected: SlotStatus | readonly SlotStatus[]): void {
     if (this.slots.generation(at.slot) !== at.gen) throw notFound('context not found');
     const status = this.slots.status(at.slot);
-    if (status === expected) return;
+    if (typeof expected === 'number' ? status === expected : expected.includes(status)) return;
     if (status === SlotStatus.Poisoned) {
       throw new AppError(503, 'context_poisoned', 'the context is being reloaded; try again', {
         'Retry-After': '1',
