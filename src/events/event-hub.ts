@@ -19,23 +19,32 @@ interface Channel {
 
 /**
  * Live events of each context (state changes, appended messages, streamed LLM deltas), on
- * the main thread. Each context keeps its last `holdPerContext` events, so a client that
- * reconnects with `Last-Event-ID` continues without a gap while those events are held.
- * Channels someone listens to are kept; the others are dropped least recently used first.
+ * the main thread. Events are kept only for contexts someone has subscribed to: a context
+ * nobody watches costs nothing (its events are dropped unseen, and `wants` lets callers
+ * skip building them). A watched context keeps its last `holdPerContext` events, so a
+ * client that reconnects with `Last-Event-ID` continues without a gap while those events
+ * are held; after its last listener leaves, its channel is kept among at most
+ * `maxIdleContexts` idle ones, least recently used dropped first.
  */
 export class EventHub {
   private readonly idle: LRUCache<string, Channel>;
   private readonly listened = new Map<string, Channel>();
 
   constructor(
-    private readonly holdPerContext = 1000,
-    maxIdleContexts = 10_000,
+    private readonly holdPerContext = 500,
+    maxIdleContexts = 1000,
   ) {
     this.idle = new LRUCache<string, Channel>({ max: maxIdleContexts });
   }
 
-  publish(contextId: string, event: EventKind, data: unknown): ContextEvent {
-    const channel = this.channel(contextId);
+  /** Whether anyone has watched this context (else publishing it is a no-op). */
+  wants(contextId: string): boolean {
+    return this.listened.has(contextId) || this.idle.has(contextId);
+  }
+
+  publish(contextId: string, event: EventKind, data: unknown): ContextEvent | undefined {
+    const channel = this.listened.get(contextId) ?? this.idle.get(contextId);
+    if (channel === undefined) return undefined;
     const entry = { id: channel.next++, event, data };
     channel.held.push(entry);
     if (channel.held.length > this.holdPerContext) channel.held.shift();
