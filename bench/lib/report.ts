@@ -60,7 +60,7 @@ function readTable(runs: RunRecord[]): string {
         product && s ? ratio(product.rps / s.rps) : '—',
         s ? num((run.result.serverCpu / s.rps) * 1e6) : '—',
         cpuCell(run),
-        `${run.order + 1}${errorsOf(run)}`,
+        `${run.order + 1}${run.attempts > 1 ? ` (of ${run.attempts} runs)` : ''}${errorsOf(run)}`,
       ]);
     }
   }
@@ -318,8 +318,16 @@ export function renderMarkdown(results: BenchResults, analysis: string | null): 
     `**Machine:** ${m.cpus} cores (${m.cpuModel}), ${num(m.memoryGiB, 1)} GiB RAM, Node ${m.node}, ${m.platform}; load average ${num(m.loadAverage, 2)} when the run started.`,
     '',
   ];
-  if (results.notes.length > 0) {
-    out.push(...results.notes.map((n) => `> **Note:** ${n}`), '');
+  const notes = [...results.notes];
+  const others = results.runs.map((r) => r.result.otherCpu);
+  const meanOther = others.reduce((a, b) => a + b, 0) / Math.max(1, others.length);
+  if (meanOther > 0.25) {
+    notes.push(
+      `other processes on the machine used ${num(meanOther, 2)} of its ${m.cpus} cores on average during the measured runs (the *other* CPU column, run by run); read the ratios with that in mind.`,
+    );
+  }
+  if (notes.length > 0) {
+    out.push(...notes.map((n) => `> **Note:** ${n}`), '');
   }
   out.push(
     '## Targets',
@@ -338,6 +346,12 @@ export function renderMarkdown(results: BenchResults, analysis: string | null): 
     '',
     "¹ The same ratio from each system's server CPU time per response (informative, less sensitive to other processes than req/s; the target is judged on req/s).",
     '',
+    ...(analysis !== null && results.targets.some((t) => !t.pass)
+      ? [
+          'Why targets are missed — the bottleneck from CPU profiles, and what was tried: see [Analysis](#analysis).',
+          '',
+        ]
+      : []),
     '![Throughput and latency by scenario and system](benchmarks.svg)',
     '',
     '## How it is measured',
@@ -345,7 +359,7 @@ export function renderMarkdown(results: BenchResults, analysis: string | null): 
     `- **Command:** \`npm run bench\` (full) or \`npm run bench -- --quick\`; it builds first, then runs \`node dist/bench/run.js\`. Results: \`bench/results/<timestamp>.json\` and \`bench/results/latest.json\`; this page and \`docs/benchmarks.svg\` are written by the run.`,
     `- **Systems**, each in its own process: the **product** (\`node dist/src/main.js\`, ${s.productWorkers} workers, default settings, fsync ${s.fsync ? 'on' : 'off'}); **mutex-clone** (one async lock per context held for the whole request, a \`structuredClone\` of the whole context and \`JSON.stringify\` per request, one thread); **single-thread** (hono + a \`Map\` + \`JSON.stringify\`, no lock, no clone); **ceiling** (hono answering precomputed bytes: the limit of this HTTP stack here). The baselines use the product's own validation and error mapping (\`bench/baselines/\`).`,
     "- **Same data, same bytes:** the product is seeded through its HTTP API; its answers (context DTOs, every message) are exported into a seed file that each baseline loads at start. `test/bench/fairness.test.ts` checks that every baseline answers the benchmark's reads with the product's exact bytes.",
-    `- **Load:** autocannon in a separate process (not the orchestrator's, not the server's), ${s.warmupSeconds} s warm-up then ${s.durationSeconds} s measured per run; ${s.readConnections} connections for reads, ${s.appendConnections} for S5's appends to one context. Systems run one at a time (the others idle), in an order that alternates from one scenario (or case) to the next (the \`order\` column)${s.rounds > 1 ? ` and is reversed in each of ${s.rounds} rounds; of a system's rounds the quietest (the one during which other processes used the least CPU) is kept` : ''}. Latency is taken per response with sub-millisecond precision. *CPU* columns are cores busy over the run: the server process (all its threads) / the load generator / everything else on the machine; ${s.retries > 0 ? `when even the kept round had other processes using more than ${num(s.noisyCpu, 2)} cores, it is measured again (up to ${s.retries} more time${s.retries === 1 ? '' : 's'}, within a bounded total).` : 'runs are not re-measured in this mode, however busy the machine was (see the *other* CPU).'} *Server CPU µs/req* (server CPU time per response) is a second view of cost, less sensitive to other processes than req/s (contention still inflates it, most for the product, whose threads hand requests to each other). Between warm-up and measurement, and after each run, the bench waits until the server is idle, so no run pays for requests another left in flight. On this machine the load generator shares the ${m.cpus} cores with the server, as the server's threads share them with each other.`,
+    `- **Load:** autocannon in a separate process (not the orchestrator's, not the server's), ${s.warmupSeconds} s warm-up then ${s.durationSeconds} s measured per run; ${s.readConnections} connections for reads, ${s.appendConnections} for S5's appends to one context. Systems run one at a time (the others idle), in an order that alternates from one scenario (or case) to the next (the \`order\` column)${s.rounds > 1 ? ` and is reversed in each of up to ${s.rounds} rounds (as far as the run's time plan allows); of a system's runs the quietest (the one during which other processes used the least CPU) is kept, and the \`order\` column says how many runs there were` : ''}. Latency is taken per response with sub-millisecond precision. *CPU* columns are cores busy over the run: the server process (all its threads) / the load generator / everything else on the machine; ${s.retries > 0 ? `when even the kept round had other processes using more than ${num(s.noisyCpu, 2)} cores, it is measured again (up to ${s.retries} more time${s.retries === 1 ? '' : 's'}, within a bounded total).` : 'runs are not re-measured in this mode, however busy the machine was (see the *other* CPU).'} *Server CPU µs/req* (server CPU time per response) is a second view of cost, less sensitive to other processes than req/s (contention still inflates it, most for the product, whose threads hand requests to each other). Between warm-up and measurement, and after each run, the bench waits until the server is idle, so no run pays for requests another left in flight. On this machine the load generator shares the ${m.cpus} cores with the server, as the server's threads share them with each other.`,
     `- **Durability:** the product runs as shipped, acknowledging a write only after fsync. The baselines are in-memory designs; the write-heavy targets (S3, S5) compare the product with itself, and S3's table shows the baselines' in-memory appends for reference only.`,
     '',
     '## Results',

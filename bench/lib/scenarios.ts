@@ -58,12 +58,21 @@ export interface Profile {
   retries: number;
   /** Times each system is measured per scenario case (the quietest round is kept). */
   rounds: number;
+  /**
+   * Time plan: extra rounds and re-runs of S1–S5 start only before this many seconds into
+   * the run, and S7's only before `deadlineSeconds` − 90, so the whole run stays bounded
+   * however busy the machine is.
+   */
+  extrasUntilSeconds: number;
+  deadlineSeconds: number;
   /** …while re-measuring has taken less than this many seconds in all (bounds the run). */
   retryBudgetSeconds: number;
 }
 
 export interface Bench {
   profile: Profile;
+  /** Seconds since the run started. */
+  elapsed: () => number;
   /** Seconds spent so far re-measuring noisy runs. */
   retrySeconds: number;
   results: BenchResults;
@@ -140,12 +149,22 @@ const noiseOf = (results: LoadResult[]) => Math.max(...results.map((r) => r.othe
  * keeps for each unit its quietest round (the one other processes disturbed least). A unit
  * whose quietest round was still noisy is measured again, within the retry budget.
  */
-async function measureUnits(bench: Bench, units: Unit[], rounds = bench.profile.rounds) {
+async function measureUnits(
+  bench: Bench,
+  units: Unit[],
+  rounds = bench.profile.rounds,
+  extrasUntil = bench.profile.extrasUntilSeconds,
+) {
   const { noisyCpu, retries, retryBudgetSeconds } = bench.profile;
+  const inTime = () => bench.elapsed() < extrasUntil;
   const tries: LoadResult[][][] = units.map(() => []);
   const label = (u: Unit) =>
     `${u[0]!.record.scenario} ${u.map((t) => t.record.case).join(' + ')} · ${u[0]!.record.system}`;
   for (let round = 0; round < rounds; round++) {
+    if (round > 0 && !inTime()) {
+      bench.log(`  (time plan: no round ${round + 1} from here on)`);
+      break;
+    }
     const order = units.map((_, i) => i);
     if (round % 2 === 1) order.reverse();
     for (const i of order) {
@@ -165,7 +184,8 @@ async function measureUnits(bench: Bench, units: Unit[], rounds = bench.profile.
     while (
       noiseOf(quietest(i)) > noisyCpu &&
       extra < retries &&
-      bench.retrySeconds < retryBudgetSeconds
+      bench.retrySeconds < retryBudgetSeconds &&
+      inTime()
     ) {
       extra++;
       await sleep(2000);
@@ -500,7 +520,7 @@ export async function workersPhase(bench: Bench): Promise<void> {
         },
       ]);
     }
-    await measureUnits(bench, units);
+    await measureUnits(bench, units, profile.rounds, profile.deadlineSeconds - 90);
   } finally {
     await Promise.all(products.map((p) => p.stop()));
   }

@@ -27,11 +27,14 @@ function target(
   const pass = direction === 'atLeast' ? achieved >= threshold : achieved <= threshold;
   let missedBy = '';
   if (!pass) {
-    const ratio = direction === 'atLeast' ? threshold / achieved : achieved / threshold;
+    const factor = direction === 'atLeast' ? threshold / achieved : achieved / threshold;
+    const percent = Math.abs(factor - 1) * 100;
+    const pct = percent < 10 ? percent.toFixed(1) : percent.toFixed(0);
+    const times = factor < 1.1 ? factor.toFixed(3) : factor.toFixed(2);
     missedBy =
       direction === 'atLeast'
-        ? `${((1 - achieved / threshold) * 100).toFixed(0)}% short (needs ${ratio.toFixed(2)}× more)`
-        : `${((achieved / threshold - 1) * 100).toFixed(0)}% over (needs ${ratio.toFixed(2)}× less)`;
+        ? `${((1 - achieved / threshold) * 100).toFixed(percent < 10 ? 1 : 0)}% short (needs ${times}× more)`
+        : `${pct}% over (needs ${times}× less)`;
   }
   return {
     id,
