@@ -1,12 +1,12 @@
 /**
  * Runs a full garbage collection in every V8 isolate of a Node process that listens for
  * the inspector (`--inspect=host:port`): the main thread and each worker thread, through
- * the Chrome DevTools Protocol (`HeapProfiler.collectGarbage`, which V8 serves as a
- * low-memory notification: full GCs, and freed pages handed back to the OS).
- *
- * A piscina worker idles inside `Atomics.wait`, where it does not serve its inspector
- * session; so while its collection is pending, the helper keeps requesting `probeUrl` (a
- * cheap read that runs on a worker) to wake the workers up.
+ * the Chrome DevTools Protocol. The main thread gets `HeapProfiler.collectGarbage` (V8
+ * serves it as a low-memory notification: full GCs, freed pages handed back to the OS).
+ * A worker cannot serve that one while it idles in piscina's `Atomics.wait` (V8 runs it as
+ * a task, on an event loop the worker is not running), so it gets a synchronous
+ * `Runtime.evaluate` that calls `gc()` instead (exposed for the occasion); the helper keeps
+ * requesting `probeUrl` (a cheap read that runs on a worker) while waiting for the answers.
  *
  * Needs a WebSocket client, which Node 20 has behind a flag, so it runs as its own process:
  *   node --experimental-websocket dist/test/memory/gc-helper.js <inspector port> <probe url>
@@ -56,11 +56,22 @@ function call(method: string, params: unknown = {}): Promise<void> {
   });
 }
 
-function callWorker(sessionId: string, method: string): Promise<void> {
+/** Full, synchronous GCs of the worker's heap (gc() exposed through the v8 module). */
+const WORKER_GC = `(() => {
+  const v8 = process.getBuiltinModule('v8');
+  const vm = process.getBuiltinModule('vm');
+  v8.setFlagsFromString('--expose-gc');
+  const gc = vm.runInNewContext('gc');
+  gc();
+  gc();
+  return true;
+})()`;
+
+function callWorker(sessionId: string, method: string, params: unknown = {}): Promise<void> {
   const id = nextId++;
   return new Promise((resolve) => {
     workerWaiting.set(`${sessionId}:${id}`, resolve);
-    const message = JSON.stringify({ id, method, params: {} });
+    const message = JSON.stringify({ id, method, params });
     ws.send(
       JSON.stringify({
         id: nextId++,
@@ -76,13 +87,15 @@ await new Promise((r) => setTimeout(r, 200)); // attachedToWorker events arrive 
 let collectedWorkers = 0;
 for (let round = 0; round < 2; round++) {
   const pending = workers.map((sessionId) =>
-    callWorker(sessionId, 'HeapProfiler.collectGarbage').then(() => collectedWorkers++),
+    callWorker(sessionId, 'Runtime.evaluate', { expression: WORKER_GC }).then(
+      () => collectedWorkers++,
+    ),
   );
   let done = false;
   const all = Promise.all(pending).then(() => {
     done = true;
   });
-  const deadline = Date.now() + 1_000;
+  const deadline = Date.now() + 10_000;
   while (!done && Date.now() < deadline && probeUrl !== undefined) {
     await Promise.all(Array.from({ length: 4 }, () => fetch(probeUrl).then((r) => r.text())));
     await Promise.race([all, new Promise((r) => setTimeout(r, 20))]);

@@ -88,7 +88,6 @@ function levels(h: Health): ArenaLevels {
   return { usedBytes, carvedBytes, bufferBytes, liveBlocks };
 }
 
-const collected = { workers: 0, collectedWorkers: 0 };
 const GC_HELPER = fileURLToPath(new URL('./gc-helper.js', import.meta.url));
 
 /** A free loopback TCP port (for the server's inspector). */
@@ -120,8 +119,9 @@ async function collectedRss(pid: number, inspectPort: number, probeUrl: string):
     workers: number;
     collectedWorkers: number;
   };
-  collected.workers = workers;
-  collected.collectedWorkers = collectedWorkers;
+  if (workers === 0 || collectedWorkers !== workers) {
+    throw new Error(`garbage collection reached ${collectedWorkers} of ${workers} workers`);
+  }
   await sleep(300);
   const a = rssOf(pid);
   await sleep(200);
@@ -171,6 +171,14 @@ export async function measureResidentMemory(o: MemoryOptions): Promise<MemoryFig
     NODE_OPTIONS: `${o.env?.NODE_OPTIONS ?? ''} --inspect=127.0.0.1:${inspectPort}`.trim(),
   });
   const pid = server.proc.pid!;
+  let stderr = '';
+  server.proc.stderr?.on('data', (chunk: Buffer) => {
+    stderr = (stderr + chunk.toString()).slice(-4000);
+  });
+  let finished = false;
+  server.proc.once('exit', (code, signal) => {
+    if (!finished) log(`server exited early: code ${code}, signal ${signal}; stderr:\n${stderr}`);
+  });
   try {
     const base = server.url;
     await warmUp(base, o.messageBytes);
@@ -212,6 +220,7 @@ export async function measureResidentMemory(o: MemoryOptions): Promise<MemoryFig
       log(`note: record bytes differ between rounds: ${first.bytes} vs ${second.bytes}`);
     }
 
+    finished = true;
     return {
       contexts: o.contexts,
       messages: o.messages,
@@ -229,6 +238,7 @@ export async function measureResidentMemory(o: MemoryOptions): Promise<MemoryFig
       seconds: { create: createSeconds, delete: deleteSeconds, recreate: recreateSeconds },
     };
   } finally {
+    finished = true;
     await server.stop();
   }
 }
