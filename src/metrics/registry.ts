@@ -24,7 +24,10 @@ export interface Metrics {
 
 /** Prometheus names and help of the shared work counters (all labelled by task `op`). */
 const WORK_METRICS: Record<WorkColumn, [name: string, help: string]> = {
-  tasks: ['ccs_worker_tasks_total', 'Tasks run by the workers'],
+  tasks: [
+    'ccs_worker_tasks_total',
+    'Context tasks run (on workers, or reads served on the main thread)',
+  ],
   recordsRead: ['ccs_records_read_total', 'Message records read (copied out) in shared memory'],
   recordBytesRead: ['ccs_record_bytes_read_total', 'Bytes of message records read'],
   refsRead: ['ccs_refs_read_total', 'Branch-array entries (record refs) read'],
