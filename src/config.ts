@@ -189,8 +189,3 @@ export function loadConfig(
   }
   return config as unknown as Config;
 }
-
-/** The settings table as (variable, flag) pairs, for `--help` and the README. */
-export function describeSettings(): { env: string; flag: string }[] {
-  return Object.values(settings).map((s) => ({ env: s.env, flag: `--${flagName(s.env)}` }));
-}

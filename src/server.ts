@@ -13,7 +13,7 @@ import { createLogger, type Logger } from './log.js';
 import { registerLockMetrics } from './metrics/lock-metrics.js';
 import { createMetrics, type Metrics } from './metrics/registry.js';
 import { WorkCounters } from './metrics/work-counters.js';
-import { createWorkPublisher } from './metrics/work-publisher.js';
+import { createWorkPublisher, zeroStats } from './metrics/work-publisher.js';
 import { ContextPool } from './pool/context-pool.js';
 import { LockSupervisor } from './pool/lock-supervisor.js';
 import { PromptStore } from './prompts/prompt-store.js';
@@ -33,17 +33,6 @@ export interface RunningServer {
   /** Stops accepting, drains in-flight requests, stops the workers. */
   close(): Promise<void>;
 }
-
-/** The main thread reads shared memory but never touches storage. */
-const NO_STORAGE = {
-  appends: 0,
-  appendBytes: 0,
-  snapshotBytes: 0,
-  compactions: 0,
-  compactBytes: 0,
-  loadBytes: 0,
-  tornTails: 0,
-};
 
 const INITIAL_ARENA_BYTES = 8 * 1024 * 1024;
 
@@ -99,7 +88,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
   });
   const work = new WorkCounters(workCounters);
   const mainThreadReads = config.mainThreadReads
-    ? new MainThreadReads(slots, arena, createWorkPublisher(work, NO_STORAGE))
+    ? new MainThreadReads(slots, arena, createWorkPublisher(work, zeroStats()))
     : undefined;
   const contexts = new ContextService(pool, residents, index, mainThreadReads);
   const prompts = await PromptStore.open(dataDir);

@@ -111,14 +111,6 @@ export class ResidentSet {
     this.freeSlots = Array.from({ length: slots.count }, (_, i) => slots.count - 1 - i);
   }
 
-  get residentCount(): number {
-    return this.lru.size;
-  }
-
-  isResident(id: string): boolean {
-    return this.lru.has(id);
-  }
-
   stats(): ResidentStats {
     return {
       resident: this.lru.size,

@@ -29,7 +29,8 @@ const DELTA_COLUMNS = (
   Object.keys(currentTotals(zeroStats(), emptySample())) as WorkColumn[]
 ).filter((c) => c !== 'tasks');
 
-function zeroStats(): StorageStats {
+/** Storage counters of a thread that never touches storage (the main thread). */
+export function zeroStats(): StorageStats {
   return {
     appends: 0,
     appendBytes: 0,

@@ -57,7 +57,6 @@ export class Arena {
   readonly u8: Uint8Array;
   readonly u32: Uint32Array;
   readonly i32: Int32Array;
-  readonly view: DataView;
   private readonly lock: RwLock;
 
   /** Creates the shared buffer; hand it to every thread, then wrap it with `new Arena`. */
@@ -80,7 +79,6 @@ export class Arena {
     this.u8 = new Uint8Array(sab);
     this.u32 = new Uint32Array(sab);
     this.i32 = new Int32Array(sab);
-    this.view = new DataView(sab);
     this.lock = new RwLock(
       this.i32,
       W_LOCK,
@@ -113,10 +111,6 @@ export class Arena {
   }
 
   /** Returns blocks to their free lists under one lock acquisition. */
-  free(...refs: Ref[]): void {
-    this.freeAll(refs);
-  }
-
   freeAll(refs: Iterable<Ref>): void {
     this.lock.writeLock(this.lockTimeoutMs);
     try {
@@ -154,13 +148,6 @@ export class Arena {
   /** A view (not a copy) of a block's payload. */
   bytes(ref: Ref): Uint8Array {
     return this.u8.subarray(this.offset(ref), this.offset(ref) + this.length(ref));
-  }
-
-  /** Allocates a block and copies `data` into it. */
-  store(data: Uint8Array): Ref {
-    const ref = this.alloc(data.byteLength);
-    this.u8.set(data, this.offset(ref));
-    return ref;
   }
 
   stats(): { usedBytes: number; liveBlocks: number; carvedBytes: number; bufferBytes: number } {

@@ -26,14 +26,3 @@ export const workMeter: WorkCounters = {
   recordBytesWritten: 0,
   metaReads: 0,
 };
-
-/** A copy of the counters, to diff against later. */
-export function workSnapshot(): WorkCounters {
-  return { ...workMeter };
-}
-
-export function workSince(before: WorkCounters): WorkCounters {
-  const delta = { ...workMeter };
-  for (const key of Object.keys(delta) as (keyof WorkCounters)[]) delta[key] -= before[key];
-  return delta;
-}
