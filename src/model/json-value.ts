@@ -1,0 +1,49 @@
+import { badRequest } from '../errors.js';
+
+/**
+ * The rules every JSON value must meet before the server stores it or hands it to a worker,
+ * so that what is acknowledged comes back exactly as sent, through every path and after
+ * every restart:
+ *
+ * - **Nesting at most `MAX_JSON_DEPTH` levels** (the request body itself is level 1). The
+ *   storage codec and the JSON decoders recurse; a few thousand levels overflow their stack.
+ *   The limit sits far below where any of them fails.
+ * - **Well-formed Unicode.** A string (key or value) with a lone surrogate cannot be encoded
+ *   as UTF-8, so storage would change it to U+FFFD: it is refused instead.
+ * - **No `__proto__` key.** Decoders guard against prototype pollution by renaming or
+ *   dropping that key, so it could not come back as sent: it is refused instead.
+ *
+ * The walk is iterative: a hostile document must not overflow the checker's own stack.
+ */
+export const MAX_JSON_DEPTH = 64;
+
+const RESERVED_KEY = '__proto__';
+
+/** Throws a 400 `invalid_json_value` naming `what` when `value` breaks one of the rules. */
+export function checkJsonValue(value: unknown, what = 'request body'): void {
+  const problem = findProblem(value);
+  if (problem !== undefined) throw badRequest(`${what}: ${problem}`, 'invalid_json_value');
+}
+
+function findProblem(root: unknown): string | undefined {
+  const stack: Array<{ value: unknown; depth: number }> = [{ value: root, depth: 1 }];
+  for (let item = stack.pop(); item !== undefined; item = stack.pop()) {
+    const { value, depth } = item;
+    if (typeof value === 'string') {
+      if (!value.isWellFormed()) return 'a string is not well-formed Unicode (lone surrogate)';
+      continue;
+    }
+    if (typeof value !== 'object' || value === null) continue;
+    if (depth > MAX_JSON_DEPTH) return `nesting deeper than ${MAX_JSON_DEPTH} levels`;
+    if (Array.isArray(value)) {
+      for (const element of value) stack.push({ value: element, depth: depth + 1 });
+      continue;
+    }
+    for (const key of Object.keys(value)) {
+      if (key === RESERVED_KEY) return `the key "${RESERVED_KEY}" is not accepted`;
+      if (!key.isWellFormed()) return 'a key is not well-formed Unicode (lone surrogate)';
+      stack.push({ value: (value as Record<string, unknown>)[key], depth: depth + 1 });
+    }
+  }
+  return undefined;
+}
