@@ -60,7 +60,8 @@
  *
  * **Memory operations.** Every access to the lock words goes through a `LockMemory`
  * (`memory.ts`): `Atomics` in production, a simulated memory in the schedule explorer
- * (`model/`), which therefore runs this very code through every interleaving it explores.
+ * (`test/support/schedule-explorer/`), which therefore runs this very code through every
+ * interleaving it explores.
  *
  * # Layout (parking_lot `raw_rwlock.rs` style)
  *

@@ -1,8 +1,16 @@
-import { DeadlockError } from '../lock-errors.js';
-import { contextLockId } from '../lock-ids.js';
-import { LockRegistry } from '../lock-registry.js';
-import { pendingReconciliation, reconcile, releaseAllHeldBy } from '../recovery.js';
-import { OWNER, RwLock, readers, SLEEPERS, STATE, writerHeld, writersWaiting } from '../rwlock.js';
+import { DeadlockError } from '../../../src/sync/lock-errors.js';
+import { contextLockId } from '../../../src/sync/lock-ids.js';
+import { LockRegistry } from '../../../src/sync/lock-registry.js';
+import { pendingReconciliation, reconcile, releaseAllHeldBy } from '../../../src/sync/recovery.js';
+import {
+  OWNER,
+  RwLock,
+  readers,
+  SLEEPERS,
+  STATE,
+  writerHeld,
+  writersWaiting,
+} from '../../../src/sync/rwlock.js';
 import type { Scenario, SimThread, ThreadProgram } from './explorer.js';
 import { writePreferenceViolation } from './rwlock-model.js';
 

@@ -1,5 +1,5 @@
-import { LockTimeoutError } from '../lock-errors.js';
-import type { LockMemory } from '../memory.js';
+import { LockTimeoutError } from '../../../src/sync/lock-errors.js';
+import type { LockMemory } from '../../../src/sync/memory.js';
 import {
   OWNER,
   RWLOCK_WORDS,
@@ -10,7 +10,7 @@ import {
   STATE,
   writerHeld,
   writersWaiting,
-} from '../rwlock.js';
+} from '../../../src/sync/rwlock.js';
 import type { Scenario, SimThread, ThreadProgram } from './explorer.js';
 
 /**
