@@ -1,3 +1,5 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { type Answer, OpenApiContract } from '../support/openapi-contract.js';
 import { makeDataDir, type ServerProcess, startServerProcess } from '../support/server-process.js';
@@ -59,6 +61,9 @@ async function send(
   return { ...answer, body: parsed };
 }
 
+/** The contracts of both servers: together they must have seen every operation. */
+const contracts: OpenApiContract[] = [];
+
 /** Nested arrays `depth` levels deep: past the JSON value rules' limit of 64. */
 const nested = (depth: number) => `${'['.repeat(depth)}${']'.repeat(depth)}`;
 
@@ -78,6 +83,7 @@ describe('the OpenAPI document matches what the server answers', () => {
     server = await startServerProcess(data.dir, { MAX_BODY_BYTES: '4096' });
     const res = await fetch(`${server.url}/openapi.json`);
     contract = new OpenApiContract((await res.json()) as Record<string, unknown>);
+    contracts.push(contract);
   });
 
   afterAll(async () => {
@@ -424,41 +430,41 @@ describe('the OpenAPI document matches what the server answers', () => {
     expect((used.body as { code: string }).code).toBe('prompt_in_use');
     await expectStatus('DELETE', P1, { params: { id: 'helper' }, query: 'force=true' }, 204);
   });
-
-  test('every operation of the document was driven (the fault-injection one runs elsewhere)', () => {
-    const driven = new Set([...contract.seen].map((s) => s.split(' ').slice(0, 2).join(' ')));
-    const missing = contract
-      .operations()
-      .filter((op) => !driven.has(op) && op !== 'POST /v1/contexts/{id}/debug/crash-worker');
-    expect(missing).toEqual([]);
-  });
 });
 
-describe('the OpenAPI document: 401, 502 and 503 on a server set up to produce them', () => {
+describe('the OpenAPI document: 401, 502, 503 and fault injection on a server set up for them', () => {
   const data = makeDataDir();
   let server: ServerProcess;
   let contract: OpenApiContract;
   const auth = { authorization: 'Bearer s3cret' };
+  let upstream: Server;
 
   beforeAll(async () => {
+    // An OpenAI-compatible upstream on loopback that always answers 500 (a transient error).
+    upstream = createServer((_, res) => res.writeHead(500).end('{"error":"down"}'));
+    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+    const port = (upstream.address() as AddressInfo).port;
     // One worker and a queue of one, so concurrent writes overflow it (503 `overloaded`);
-    // an OpenAI-compatible upstream on a port that refuses connections, so a turn fails
-    // (502 `llm_failed`); a token, so requests without it answer 401.
+    // the failing upstream, so a turn fails after its retries (502 `llm_failed`); a token,
+    // so requests without it answer 401; fault injection.
     server = await startServerProcess(data.dir, {
       WORKERS: '1',
       MAX_QUEUE: '1',
       API_TOKEN: 's3cret',
       LLM_PROVIDER: 'openai',
-      LLM_BASE_URL: 'http://127.0.0.1:9/v1',
+      LLM_BASE_URL: `http://127.0.0.1:${port}/v1`,
       LLM_API_KEY: 'none',
       LLM_TIMEOUT_MS: '2000',
+      FAULT_INJECTION: 'true',
     });
     const res = await fetch(`${server.url}/openapi.json`);
     contract = new OpenApiContract((await res.json()) as Record<string, unknown>);
+    contracts.push(contract);
   });
 
   afterAll(async () => {
     await server?.stop();
+    upstream?.close();
     data.remove();
   });
 
@@ -515,5 +521,47 @@ describe('the OpenAPI document: 401, 502 and 503 on a server set up to produce t
     const statuses = new Set(answers.map((a) => a.status));
     expect([...statuses].every((s) => s === 201 || s === 503)).toBe(true);
     expect(statuses.has(503)).toBe(true);
+  });
+
+  test('fault injection: a worker ended holding a read lock answers 500; the context serves again', async () => {
+    const created = await send(contract, server.url, 'POST', '/v1/contexts', {
+      json: { model_id: 'm', mode: 'c' },
+      headers: auth,
+    });
+    const params = { id: (created.body as { id: string }).id };
+    const crash = '/v1/contexts/{id}/debug/crash-worker';
+    const bad = await send(contract, server.url, 'POST', crash, {
+      params,
+      query: 'mode=sideways',
+      headers: auth,
+    });
+    expect(bad.status).toBe(400);
+    const crashed = await send(contract, server.url, 'POST', crash, {
+      params,
+      query: 'mode=read',
+      headers: auth,
+    });
+    expect(crashed.status).toBe(500);
+    // Bounded: at most 50 reads, 100 ms apart, until the replaced worker serves it.
+    let status = 0;
+    for (let i = 0; i < 50 && status !== 200; i++) {
+      const got = await send(contract, server.url, 'GET', '/v1/contexts/{id}/messages', {
+        params,
+        headers: auth,
+      });
+      status = got.status;
+      if (status !== 200) await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(status).toBe(200);
+  });
+});
+
+describe('coverage', () => {
+  test('every operation of the document was driven over HTTP', () => {
+    expect(contracts).toHaveLength(2);
+    const driven = new Set(
+      contracts.flatMap((c) => [...c.seen].map((s) => s.split(' ').slice(0, 2).join(' '))),
+    );
+    expect(contracts[0]!.operations().filter((op) => !driven.has(op))).toEqual([]);
   });
 });
