@@ -26,7 +26,7 @@ interface StepResult {
 const decoder = new TextDecoder();
 
 /**
- * Drives the state machine of a conversation turn (DESIGN §5) from the main thread. Every
+ * Drives the state machine of a conversation turn (src/fsm/) from the main thread. Every
  * step that changes data is one short write task on a worker (persisted before it is
  * visible); the LLM call and the tools run here with no lock held, so the context stays
  * readable while the model thinks. Each state change and appended message is published

@@ -1,7 +1,7 @@
 import type { ContextStateName, StateDetail } from '../model/types.js';
 
 /**
- * The lifecycle state machine of DESIGN §5, as a pure function: `transition(state, event)`
+ * The lifecycle state machine (docs/api.md), as a pure function: `transition(state, event)`
  * returns the next state, or the same state for any pair the table does not list.
  *
  * | From                                           | Event                          | To                               |

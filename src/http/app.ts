@@ -10,6 +10,7 @@ import { eventRoutes } from './routes/events.js';
 import { faultInjectionRoutes } from './routes/fault-injection.js';
 import { healthRoutes } from './routes/health.js';
 import { metricsRoutes } from './routes/metrics.js';
+import { openApiRoutes } from './routes/openapi.js';
 import { systemPromptRoutes } from './routes/system-prompts.js';
 import { traceId } from './trace.js';
 
@@ -50,6 +51,7 @@ export function createApp(deps: AppDeps & { metrics?: Registry }): Hono<AppEnv> 
 
   app.route('/', healthRoutes(deps));
   if (deps.metrics !== undefined) app.route('/', metricsRoutes(deps.metrics));
+  app.route('/', openApiRoutes());
   app.route('/v1/contexts', contextRoutes(deps));
   app.route('/v1/contexts', branchRoutes(deps));
   app.route('/v1/contexts', conversationRoutes(deps));

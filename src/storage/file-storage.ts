@@ -31,7 +31,7 @@ export interface FileStorageOptions {
 }
 
 /**
- * Embedded storage in a local directory (DESIGN.md §4 Storage): per context an atomically
+ * Embedded storage in a local directory (docs/storage.md): per context an atomically
  * replaced snapshot `<id>.snap` and an append-only checksummed log `<id>.log`.
  *
  * Durability: every mutating call returns only once its effect is on disk. A crash at any

@@ -1,5 +1,6 @@
 /**
- * Storage provider contract (DESIGN.md §4 Storage). Payloads are opaque to storage: the
+ * Storage provider contract: load, create, append, compact, list summaries, delete; a crash
+ * at any instant loses no acknowledged write. Payloads are opaque to storage: the
  * caller hands over msgpack-able values and gets them back on load.
  */
 

@@ -43,7 +43,7 @@ const EVENTS: FsmEvent[] = [
   { type: 'Retry' },
 ];
 
-/** DESIGN §5, row by row: (from, event index) → to. Everything else is unchanged. */
+/** The transition table of docs/api.md, row by row: (from, event index) → to. Everything else is unchanged. */
 const TABLE: [ContextStateName, number, ContextStateName][] = [
   ['Idle', 0, 'ProcessingUserMessage'],
   ['ProcessingUserMessage', 1, 'AwaitingLLMResponse'],
@@ -67,7 +67,7 @@ const TABLE: [ContextStateName, number, ContextStateName][] = [
   ['TransientFailure', 13, 'AwaitingLLMResponse'],
 ];
 
-describe('state machine (DESIGN §5)', () => {
+describe('lifecycle state machine', () => {
   test('every (state, event) pair: the table rows move, every other pair stays put', () => {
     for (const from of ALL) {
       EVENTS.forEach((event, index) => {
