@@ -33,11 +33,17 @@ export class TaskDispatcher {
   }
 
   run(task: Task): ArrayBuffer {
+    this.access.logs.sweep();
     try {
       return this.route(task);
     } catch (err) {
       return this.access.fail(task, err);
     }
+  }
+
+  /** Closes this worker's log fds of contexts that left memory (see OpenLogs). */
+  sweepLogs(): void {
+    this.access.logs.sweep();
   }
 
   private route(task: Task): ArrayBuffer {
