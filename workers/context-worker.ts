@@ -46,13 +46,6 @@ const dispatcher = new TaskDispatcher(
   init.faultInjection,
 );
 
-/**
- * Log fds of contexts evicted or deleted by another worker are closed at this worker's next
- * task, or by this sweep when it has none (so an idle worker does not keep them).
- */
-const LOG_SWEEP_MS = 1000;
-setInterval(() => dispatcher.sweepLogs(), LOG_SWEEP_MS).unref();
-
 export default function handle(task: Task): ArrayBuffer {
   const frame = dispatcher.run(task);
   // Before the reply leaves: whoever sees the reply sees counters that include its work.

@@ -33,17 +33,13 @@ export class TaskDispatcher {
   }
 
   run(task: Task): ArrayBuffer {
+    // Closes this worker's log fds of contexts that left memory since its last task.
     this.access.logs.sweep();
     try {
       return this.route(task);
     } catch (err) {
       return this.access.fail(task, err);
     }
-  }
-
-  /** Closes this worker's log fds of contexts that left memory (see OpenLogs). */
-  sweepLogs(): void {
-    this.access.logs.sweep();
   }
 
   private route(task: Task): ArrayBuffer {

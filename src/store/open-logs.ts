@@ -8,9 +8,9 @@ import type { ContextStorage, LogHandle } from '../storage/types.js';
  * opened it in shared memory.
  *
  * Closed when their slot is vacated: at once by the worker that evicts or deletes, and by
- * every other worker at its next task or within its sweep interval (`sweep`, O(1) unless
- * some slot was vacated). So a worker holds at most `slots` log fds, the process at most
- * `slots × workers`.
+ * every other worker at the start of its next task (`sweep`, O(1) unless some slot was
+ * vacated; an idle piscina worker sleeps in Atomics.wait, so it cannot act sooner). So a
+ * worker holds at most `slots` log fds, the process at most `slots × workers`.
  *
  * Several workers may hold fds on one log: appends are serialised by the context's write
  * lock and use O_APPEND, so each lands at the current end whichever fd wrote or truncated
