@@ -9,8 +9,10 @@ import type { ContextStorage, LogHandle } from '../storage/types.js';
  *
  * Closed when their slot is vacated: at once by the worker that evicts or deletes, and by
  * every other worker at the start of its next task (`sweep`, O(1) unless some slot was
- * vacated; an idle piscina worker sleeps in Atomics.wait, so it cannot act sooner). So a
- * worker holds at most `slots` log fds, the process at most `slots × workers`.
+ * vacated; an idle piscina worker sleeps in Atomics.wait, so it cannot act sooner). And a
+ * worker keeps at most `maxOpen` (the least recently used is closed; its context reopens its
+ * log at its next append). So a worker holds at most min(slots, maxOpen) log fds, and the
+ * process WORKERS times that.
  *
  * Several workers may hold fds on one log: appends are serialised by the context's write
  * lock and use O_APPEND, so each lands at the current end whichever fd wrote or truncated
@@ -18,13 +20,17 @@ import type { ContextStorage, LogHandle } from '../storage/types.js';
  * or replaced while its context is resident (compaction truncates it in place), so every
  * fd kept for a live generation points at the current file.
  */
+export const MAX_OPEN_LOGS_PER_WORKER = 256;
+
 export class OpenLogs {
+  /** By slot, least recently used first (a Map keeps insertion order). */
   private readonly kept = new Map<number, { gen: number; handle: LogHandle }>();
   private sweptAt: number;
 
   constructor(
     private readonly slots: SlotTable,
     private readonly storage: ContextStorage,
+    private readonly maxOpen = MAX_OPEN_LOGS_PER_WORKER,
   ) {
     this.sweptAt = slots.vacates();
   }
@@ -39,9 +45,14 @@ export class OpenLogs {
     const gen = this.slots.generation(slot);
     const kept = this.kept.get(slot);
     if (kept !== undefined) {
-      if (kept.gen === gen) return kept.handle;
+      if (kept.gen === gen) {
+        this.kept.delete(slot); // now the most recently used
+        this.kept.set(slot, kept);
+        return kept.handle;
+      }
       this.close(slot); // kept for an earlier occupant of the slot
     }
+    if (this.kept.size >= this.maxOpen) this.close(this.kept.keys().next().value!);
     const entry = { gen, handle: { fd: -1 } };
     this.kept.set(slot, entry);
     return entry.handle;

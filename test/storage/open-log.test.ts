@@ -1,8 +1,10 @@
 import fs from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { expect, test } from 'vitest';
+import { SlotTable } from '../../src/shm/slot-table.js';
 import { compactionDue, DEFAULT_COMPACTION } from '../../src/storage/compaction-policy.js';
 import type { LogHandle } from '../../src/storage/types.js';
+import { OpenLogs } from '../../src/store/open-logs.js';
 import { logPath, newId, openStorage, snapshotPath, summary, useTempDir } from './helpers.js';
 
 const tempDir = useTempDir();
@@ -118,4 +120,30 @@ test('amortised bytes per append stay within (2 + 1/r) x the frame, whatever the
       expect(logOverBound).toBeLessThanOrEqual(f);
     }
   }
+});
+
+test('OpenLogs: one handle per slot and occupant, swept when a slot is vacated, LRU-capped', () => {
+  const { storage } = openStorage(tempDir());
+  const slots = new SlotTable(SlotTable.createBuffer(4));
+  const logs = new OpenLogs(slots, storage, 2);
+  const ids = [newId(), newId(), newId()];
+  ids.forEach((id, slot) => {
+    storage.create(id, {}, summary(id, 0));
+    storage.append(id, 1, op(1), summary(id, 1), logs.handle(slot));
+  });
+  // Capped at 2: slot 0's fd (least recently used) was closed to open slot 2's.
+  expect(logs.size).toBe(2);
+  expect(logs.handle(1).fd).toBeGreaterThanOrEqual(0); // kept
+  const kept1 = logs.handle(1).fd;
+  slots.vacate(1); // evicted by "another worker"
+  logs.sweep();
+  expect(logs.size).toBe(1);
+  expect(() => fs.fstatSync(kept1)).toThrow(/EBADF/);
+  // A new occupant of slot 2 never gets the fd of the old one.
+  const old2 = logs.handle(2).fd;
+  slots.vacate(2);
+  expect(logs.handle(2).fd).toBe(-1);
+  expect(() => fs.fstatSync(old2)).toThrow(/EBADF/);
+  logs.closeAll();
+  expect(logs.size).toBe(0);
 });
