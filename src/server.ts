@@ -69,7 +69,11 @@ export async function startServer(config: Config): Promise<RunningServer> {
       dataDir,
       fsync: config.fsync,
       lockTimeoutMs: config.lockTimeoutMs,
-      compactAfterRecords: config.compactAfterRecords,
+      compaction: {
+        logRatio: config.compactLogRatio,
+        minLogBytes: config.compactMinLogBytes,
+        afterRecords: config.compactAfterRecords,
+      },
       logLevel: config.logLevel,
       faultInjection: config.faultInjection,
     },
