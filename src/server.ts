@@ -6,6 +6,7 @@ import { ResidentSet } from './cache/resident-set.js';
 import { SummaryIndex } from './catalog/summary-index.js';
 import type { Config } from './config.js';
 import { ConversationEngine } from './engine/conversation-engine.js';
+import { settleInterruptedTurns } from './engine/interrupted-turns.js';
 import { EventHub } from './events/event-hub.js';
 import { createApp } from './http/app.js';
 import { createProvider } from './llm/create-provider.js';
@@ -101,6 +102,8 @@ export async function startServer(config: Config): Promise<RunningServer> {
     events,
     log,
   );
+  // Turns cut short by the end of the last process: settled before anything is served.
+  const interrupted = await settleInterruptedTurns(index, contexts, log);
   const metrics = createMetrics({
     work,
     residents,
@@ -142,6 +145,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
       dataDir,
       contexts: index.size,
       corrupt: index.unreadableCount,
+      interruptedTurns: interrupted.settled,
       listingBytesRead: scan.bytesRead,
     },
     'listening',
