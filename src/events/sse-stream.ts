@@ -48,7 +48,9 @@ export class SseStream {
       this.pump();
     });
     registry.add(this);
-    this.pump();
+    if (registry.ending)
+      this.end(); // opened during shutdown: told at once
+    else this.pump();
   }
 
   /** Bytes waiting for this subscriber: events it has not been sent, and its socket buffer. */
@@ -106,6 +108,8 @@ export class SseStreams {
   private readonly open = new Set<SseStream>();
   /** Subscribers disconnected for falling behind (a counter, for /metrics). */
   disconnectedSlow = 0;
+  /** Set by `endAll`: a stream opened after it is ended at once. */
+  ending = false;
 
   constructor(
     readonly limits: { maxEvents: number; maxBytes: number },
@@ -125,6 +129,7 @@ export class SseStreams {
 
   /** Sends every stream its `shutdown` event and ends it; returns how many were open. */
   endAll(): number {
+    this.ending = true;
     const count = this.open.size;
     for (const stream of [...this.open]) stream.end();
     return count;
