@@ -101,7 +101,12 @@ export async function startServer(config: Config): Promise<RunningServer> {
   const contexts = new ContextService(pool, residents, index, mainThreadReads);
   const prompts = await PromptStore.open(dataDir);
   const sseLimits = { maxEvents: config.sseMaxQueuedEvents, maxBytes: config.sseMaxQueuedBytes };
-  const events = new EventHub(sseLimits);
+  // The hub holds twice what a subscriber may have queued: one disconnected at its bound
+  // still finds every event it missed when it resumes.
+  const events = new EventHub({
+    maxEvents: 2 * sseLimits.maxEvents,
+    maxBytes: 2 * sseLimits.maxBytes,
+  });
   const sse = new SseStreams(sseLimits, log);
   const engine = new ConversationEngine(
     contexts,

@@ -14,7 +14,7 @@ export interface HeldEvent {
   end: number;
 }
 
-/** The window of events kept per watched context; also how far a subscriber may lag. */
+/** The window of events kept per watched context. */
 export interface HoldLimits {
   maxEvents: number;
   maxBytes: number;
@@ -59,7 +59,7 @@ export class EventHub {
   private readonly listened = new Map<string, Channel>();
 
   constructor(
-    readonly limits: HoldLimits = { maxEvents: 500, maxBytes: 4 * 1024 * 1024 },
+    readonly limits: HoldLimits = { maxEvents: 1000, maxBytes: 8 * 1024 * 1024 },
     maxIdleContexts = 1000,
   ) {
     this.idle = new LRUCache<string, Channel>({ max: maxIdleContexts });

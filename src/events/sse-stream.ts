@@ -3,6 +3,8 @@ import type { Logger } from '../log.js';
 import type { EventHub, Subscription } from './event-hub.js';
 
 const HEARTBEAT_MS = 15_000;
+/** How long a disconnected subscriber's socket may take to flush what it holds. */
+const DISCONNECT_GRACE_MS = 5_000;
 
 /** The last frame of every stream when the server shuts down: reconnect elsewhere. */
 const SHUTDOWN_FRAME = `event: shutdown\ndata: ${JSON.stringify({
@@ -13,12 +15,19 @@ const SHUTDOWN_FRAME = `event: shutdown\ndata: ${JSON.stringify({
  * One subscriber's Server-Sent Events connection, written straight to its socket with the
  * socket's backpressure: an event is written only while the socket is not full
  * (`writableNeedDrain`), the rest wait in the hub's shared window and are written on
- * `drain`. So a reader that stalls holds at most one socket buffer of its own. A reader
- * that falls behind by more than the hub's window (events or bytes, the
- * `SSE_MAX_QUEUED_*` settings) is disconnected; it resumes with `Last-Event-ID`.
+ * `drain`. So a reader that stalls holds at most one socket buffer of its own.
+ *
+ * A reader with more than `SSE_MAX_QUEUED_EVENTS` events or `SSE_MAX_QUEUED_BYTES` bytes
+ * published since it connected and not yet on the wire (its socket buffer included) is
+ * disconnected. The hub holds twice that per context, so it resumes with `Last-Event-ID`
+ * without a gap (the events it replays do not count against it again); a reader whose
+ * next event has left the hub is disconnected too.
  */
 export class SseStream {
+  /** The id of the last event written to the socket. */
   private sent: number;
+  /** The newest event when the subscriber connected. */
+  private readonly connectedAt: number;
   private closed = false;
   private waitingForDrain = false;
   private readonly subscription: Subscription;
@@ -39,6 +48,7 @@ export class SseStream {
     const oldest = this.subscription.after(-1)?.id ?? newest + 1;
     this.sent =
       lastEventId === undefined ? newest : Math.min(Math.max(lastEventId, oldest - 1), newest);
+    this.connectedAt = newest;
     this.heartbeat = setInterval(() => {
       if (!res.writableNeedDrain) res.write(': keep-alive\n\n');
     }, HEARTBEAT_MS).unref();
@@ -59,32 +69,47 @@ export class SseStream {
     return this.subscription.behind(this.sent).bytes + this.res.writableLength;
   }
 
-  /** Writes what the socket takes now; disconnects a subscriber past the window. */
+  /** Writes what the socket takes now; disconnects a subscriber past its bound. */
   private pump(): void {
     if (this.closed) return;
-    const behind = this.subscription.behind(this.sent);
-    const limits = this.registry.limits;
-    // One event may be larger than the byte window on its own: it is always sendable.
-    if (behind.events > limits.maxEvents || (behind.events > 1 && behind.bytes > limits.maxBytes)) {
-      this.registry.disconnectedSlow++;
-      this.registry.log.warn(
-        {
-          behindEvents: behind.events,
-          behindBytes: behind.bytes,
-          socketBytes: this.res.writableLength,
-        },
-        'SSE subscriber too far behind; disconnected (it can resume with Last-Event-ID)',
-      );
-      this.res.destroy();
-      this.release();
-      return;
+    if (this.subscription.behind(this.sent).bytes === Number.POSITIVE_INFINITY) {
+      return this.disconnect('the events it has not been sent are no longer held');
     }
     while (!this.waitingForDrain) {
       const event = this.subscription.after(this.sent);
-      if (event === undefined) return;
+      if (event === undefined) break;
       this.sent = event.id;
       if (!this.res.write(event.frame)) this.waitingForDrain = true;
     }
+    // Only what piled up since it connected counts: a client that resumed far back is
+    // replaying events the hub holds anyway.
+    const live = this.subscription.behind(Math.max(this.sent, this.connectedAt));
+    const socketBytes = this.res.writableLength;
+    const frames = live.events + (socketBytes > 0 ? 1 : 0); // one frame alone may be large
+    const bytes = live.bytes + socketBytes;
+    const limits = this.registry.limits;
+    if (live.events > limits.maxEvents || (frames > 1 && bytes > limits.maxBytes)) {
+      this.disconnect(`${live.events} events, ${bytes} bytes queued`);
+    }
+  }
+
+  /**
+   * Ends a subscriber that fell behind: nothing more is queued for it, and the response is
+   * ended so that what its socket already holds still reaches it, followed by a clean end
+   * (a reader that was only slow gets every event it was sent, then resumes with
+   * `Last-Event-ID`). A socket still open `DISCONNECT_GRACE_MS` later is destroyed.
+   */
+  private disconnect(why: string): void {
+    this.registry.disconnectedSlow++;
+    this.registry.log.warn(
+      { why, lastSentId: this.sent },
+      'SSE subscriber too far behind; disconnected (it can resume with Last-Event-ID)',
+    );
+    this.release();
+    const res = this.res;
+    const timer = setTimeout(() => res.destroy(), DISCONNECT_GRACE_MS).unref();
+    res.once('close', () => clearTimeout(timer));
+    res.end();
   }
 
   /** Ends the stream with a `shutdown` event (the server is stopping). */
