@@ -73,7 +73,8 @@ export class SseStream {
   private pump(): void {
     if (this.closed) return;
     if (this.subscription.behind(this.sent).bytes === Number.POSITIVE_INFINITY) {
-      return this.disconnect('the events it has not been sent are no longer held');
+      this.disconnect('the events it has not been sent are no longer held');
+      return;
     }
     while (!this.waitingForDrain) {
       const event = this.subscription.after(this.sent);
