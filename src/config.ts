@@ -31,6 +31,9 @@ export interface Config {
   checkedLocks: boolean;
   faultInjection: boolean;
   longWaitMs: number;
+  shutdownTimeoutMs: number;
+  sseMaxQueuedEvents: number;
+  sseMaxQueuedBytes: number;
 }
 
 interface Setting<K extends keyof Config> {
@@ -184,6 +187,24 @@ const settings: { [K in keyof Config]: Setting<K> } = {
     env: 'COMPACT_AFTER_RECORDS',
     parse: integer(0),
     fallback: () => 0,
+  },
+  shutdownTimeoutMs: {
+    key: 'shutdownTimeoutMs',
+    env: 'SHUTDOWN_TIMEOUT_MS',
+    parse: integer(0, 600_000),
+    fallback: () => 10_000,
+  },
+  sseMaxQueuedEvents: {
+    key: 'sseMaxQueuedEvents',
+    env: 'SSE_MAX_QUEUED_EVENTS',
+    parse: integer(1, 1_000_000),
+    fallback: () => 500,
+  },
+  sseMaxQueuedBytes: {
+    key: 'sseMaxQueuedBytes',
+    env: 'SSE_MAX_QUEUED_BYTES',
+    parse: integer(64 * 1024, 1024 * MiB),
+    fallback: () => 4 * MiB,
   },
 };
 

@@ -1,4 +1,5 @@
 import { mkdirSync } from 'node:fs';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import { serve } from '@hono/node-server';
@@ -6,8 +7,12 @@ import { ResidentSet } from './cache/resident-set.js';
 import { SummaryIndex } from './catalog/summary-index.js';
 import type { Config } from './config.js';
 import { ConversationEngine } from './engine/conversation-engine.js';
+import { settleInterruptedTurns } from './engine/interrupted-turns.js';
 import { EventHub } from './events/event-hub.js';
+import { registerSseMetrics } from './events/sse-metrics.js';
+import { SseStreams } from './events/sse-stream.js';
 import { createApp } from './http/app.js';
+import { drainHttp } from './http/shutdown.js';
 import { createProvider } from './llm/create-provider.js';
 import { createLogger, type Logger } from './log.js';
 import { registerLockMetrics } from './metrics/lock-metrics.js';
@@ -30,7 +35,10 @@ export interface RunningServer {
   log: Logger;
   /** The registry behind `GET /metrics`; add collectors to it (see src/metrics/). */
   metrics: Metrics;
-  /** Stops accepting, drains in-flight requests, stops the workers. */
+  /**
+   * Stops accepting, ends the event streams, lets in-flight requests finish for up to
+   * `SHUTDOWN_TIMEOUT_MS` (then cuts the connections left), stops the workers.
+   */
   close(): Promise<void>;
 }
 
@@ -96,7 +104,14 @@ export async function startServer(config: Config): Promise<RunningServer> {
     : undefined;
   const contexts = new ContextService(pool, residents, index, mainThreadReads);
   const prompts = await PromptStore.open(dataDir);
-  const events = new EventHub();
+  const sseLimits = { maxEvents: config.sseMaxQueuedEvents, maxBytes: config.sseMaxQueuedBytes };
+  // The hub holds twice what a subscriber may have queued: one disconnected at its bound
+  // still finds every event it missed when it resumes.
+  const events = new EventHub({
+    maxEvents: 2 * sseLimits.maxEvents,
+    maxBytes: 2 * sseLimits.maxBytes,
+  });
+  const sse = new SseStreams(sseLimits, log);
   const engine = new ConversationEngine(
     contexts,
     createProvider(config),
@@ -105,6 +120,8 @@ export async function startServer(config: Config): Promise<RunningServer> {
     events,
     log,
   );
+  // Turns cut short by the end of the last process: settled before anything is served.
+  const interrupted = await settleInterruptedTurns(index, contexts, log);
   const metrics = createMetrics({
     work,
     residents,
@@ -116,6 +133,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
     lockRegistry.publishStats(); // the main thread's own try-lock reads
     return lockRegistry.readStats();
   });
+  registerSseMetrics(metrics.registry, sse);
   const app = createApp({
     config,
     log,
@@ -127,6 +145,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
     engine,
     prompts,
     events,
+    sse,
     metrics: metrics.registry,
   });
 
@@ -146,6 +165,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
       dataDir,
       contexts: index.size,
       corrupt: index.unreadableCount,
+      interruptedTurns: interrupted.settled,
       listingBytesRead: scan.bytesRead,
     },
     'listening',
@@ -156,7 +176,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
     log,
     metrics,
     close: async () => {
-      await new Promise<void>((done) => server.close(() => done()));
+      await drainHttp(server as Server, sse, engine, config.shutdownTimeoutMs, log);
       supervisor.stop();
       await pool.close();
     },

@@ -3,6 +3,7 @@ import {
   acceptsUserMessage,
   type ContextState,
   type FsmEvent,
+  isSettled,
   transition,
 } from '../../src/fsm/state-machine.js';
 import type { ContextStateName } from '../../src/model/types.js';
@@ -95,6 +96,17 @@ describe('lifecycle state machine', () => {
     expect(transition(s('ExecutingTools'), { type: 'FatalError', error: 'bad' })).toEqual(
       s('Failed', { error: 'bad' }),
     );
+  });
+
+  test('TurnAborted settles every unsettled state in Failed and leaves settled ones alone', () => {
+    const settled: ContextStateName[] = ['Idle', 'AwaitingToolApproval', 'Failed'];
+    expect(ALL.filter(isSettled)).toEqual(settled);
+    for (const from of ALL) {
+      const detail = from === 'Failed' ? { error: 'earlier' } : null;
+      const next = transition(s(from, detail), { type: 'TurnAborted', error: 'interrupted' });
+      if (settled.includes(from)) expect(next, from).toEqual(s(from, detail));
+      else expect(next, from).toEqual(s('Failed', { error: 'interrupted' }));
+    }
   });
 
   test('send_message is accepted in Idle and Failed only', () => {
