@@ -52,7 +52,8 @@ export interface Subscription {
  * read from the window as fast as their socket takes them, so a slow reader costs no
  * memory of its own; one that falls out of the window must be disconnected (it resumes
  * with `Last-Event-ID`). After its last listener leaves, a channel is kept among at most
- * `maxIdleContexts` idle ones, least recently used dropped first.
+ * `maxIdleContexts` idle ones holding at most `maxIdleBytes` of frames in all, least
+ * recently used dropped first: memory stays bounded however many contexts were watched.
  */
 export class EventHub {
   private readonly idle: LRUCache<string, Channel>;
@@ -61,8 +62,14 @@ export class EventHub {
   constructor(
     readonly limits: HoldLimits = { maxEvents: 1000, maxBytes: 8 * 1024 * 1024 },
     maxIdleContexts = 1000,
+    maxIdleBytes = 64 * 1024 * 1024,
   ) {
-    this.idle = new LRUCache<string, Channel>({ max: maxIdleContexts });
+    this.idle = new LRUCache<string, Channel>({
+      max: maxIdleContexts,
+      maxSize: maxIdleBytes,
+      // A channel's size is taken when it is added: publishing to an idle one re-adds it.
+      sizeCalculation: (channel) => Math.max(1, channel.heldBytes),
+    });
   }
 
   /** Whether anyone has watched this context (else publishing it is a no-op). */
@@ -71,7 +78,8 @@ export class EventHub {
   }
 
   publish(contextId: string, event: EventKind, data: unknown): HeldEvent | undefined {
-    const channel = this.listened.get(contextId) ?? this.idle.get(contextId);
+    const listened = this.listened.get(contextId);
+    const channel = listened ?? this.idle.get(contextId);
     if (channel === undefined) return undefined;
     const id = channel.next++;
     const frame = `id: ${id}\nevent: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
@@ -85,6 +93,12 @@ export class EventHub {
       (channel.held.length > this.limits.maxEvents || channel.heldBytes > this.limits.maxBytes)
     ) {
       channel.heldBytes -= channel.held.shift()!.bytes;
+    }
+    if (listened === undefined) {
+      // Its size changed: lru-cache takes a size only when a key is added, not when it is
+      // set again to the same object.
+      this.idle.delete(contextId);
+      this.idle.set(contextId, channel);
     }
     for (const wake of channel.listeners) wake();
     return entry;
