@@ -11,7 +11,10 @@ import { badRequest } from '../errors.js';
  * - **Well-formed Unicode.** A string (key or value) with a lone surrogate cannot be encoded
  *   as UTF-8, so storage would change it to U+FFFD: it is refused instead.
  * - **No `__proto__` key.** Decoders guard against prototype pollution by renaming or
- *   dropping that key, so it could not come back as sent: it is refused instead.
+ *   dropping that key (msgpackr reads it back as `__proto_`), so it could not come back as
+ *   sent: it is refused instead. No other key is rewritten.
+ * - **Finite numbers.** `JSON.parse` turns a literal beyond the double range (`1e400`) into
+ *   Infinity, which JSON can only write back as `null`: it is refused instead.
  *
  * The walk is iterative: a hostile document must not overflow the checker's own stack.
  */
@@ -31,6 +34,10 @@ function findProblem(root: unknown): string | undefined {
     const { value, depth } = item;
     if (typeof value === 'string') {
       if (!value.isWellFormed()) return 'a string is not well-formed Unicode (lone surrogate)';
+      continue;
+    }
+    if (typeof value === 'number') {
+      if (!Number.isFinite(value)) return 'a number is outside the range of a double';
       continue;
     }
     if (typeof value !== 'object' || value === null) continue;
