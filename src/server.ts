@@ -8,6 +8,7 @@ import type { Config } from './config.js';
 import { ConversationEngine } from './engine/conversation-engine.js';
 import { EventHub } from './events/event-hub.js';
 import { createApp } from './http/app.js';
+import { answerClientError } from './http/client-error.js';
 import { createProvider } from './llm/create-provider.js';
 import { createLogger, type Logger } from './log.js';
 import { registerLockMetrics } from './metrics/lock-metrics.js';
@@ -132,6 +133,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
     );
     s.once('error', reject);
   });
+  server.on('clientError', answerClientError);
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `http://${host}:${address.port}`;
