@@ -13,12 +13,16 @@ import { badRequest } from '../errors.js';
  * - **No `__proto__` key.** Decoders guard against prototype pollution by renaming or
  *   dropping that key (msgpackr reads it back as `__proto_`), so it could not come back as
  *   sent: it is refused instead. No other key is rewritten.
+ * - **At most `MAX_JSON_OBJECT_KEYS` keys in one object**: the storage codec cannot write
+ *   more (msgpackr's fast map header holds a 16-bit count), so the write would fail.
  * - **Finite numbers.** `JSON.parse` turns a literal beyond the double range (`1e400`) into
  *   Infinity, which JSON can only write back as `null`: it is refused instead.
  *
  * The walk is iterative: a hostile document must not overflow the checker's own stack.
  */
 export const MAX_JSON_DEPTH = 64;
+/** The storage codec (msgpackr) writes an object's key count in 16 bits. */
+export const MAX_JSON_OBJECT_KEYS = 0xffff;
 
 const RESERVED_KEY = '__proto__';
 
@@ -46,7 +50,11 @@ function findProblem(root: unknown): string | undefined {
       for (const element of value) stack.push({ value: element, depth: depth + 1 });
       continue;
     }
-    for (const key of Object.keys(value)) {
+    const keys = Object.keys(value);
+    if (keys.length > MAX_JSON_OBJECT_KEYS) {
+      return `an object with more than ${MAX_JSON_OBJECT_KEYS} keys`;
+    }
+    for (const key of keys) {
       if (key === RESERVED_KEY) return `the key "${RESERVED_KEY}" is not accepted`;
       if (!key.isWellFormed()) return 'a key is not well-formed Unicode (lone surrogate)';
       stack.push({ value: (value as Record<string, unknown>)[key], depth: depth + 1 });

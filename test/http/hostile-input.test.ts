@@ -264,6 +264,12 @@ describe('hostile input answers 4xx and changes nothing (real server)', () => {
     );
   }
 
+  test('an object with more keys than the codec can write (65,536) → 400', async () => {
+    const keys = Array.from({ length: 65_536 }, (_, i) => `"${i.toString(36)}":0`).join(',');
+    const error = await expectRefused('PUT', ctx(), `{"parameters":{${keys}}}`, invalidValue);
+    expect(error.error).toMatch(/more than 65535 keys/);
+  });
+
   test('numbers beyond the double range (parsed to Infinity) → 400', async () => {
     await expectRefused(
       'POST',

@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, test } from 'vitest';
-import { MAX_JSON_DEPTH } from '../../src/model/json-value.js';
+import { MAX_JSON_DEPTH, MAX_JSON_OBJECT_KEYS } from '../../src/model/json-value.js';
 import { type ContextDto, type JsonResponse, request } from '../support/http.js';
 import { makeDataDir, startServerProcess } from '../support/server-process.js';
 import { health } from '../work/metrics.js';
@@ -70,6 +70,7 @@ describe('accepted JSON comes back as sent, at the nesting limit and after a res
 
   test('201, GET, listing and pages agree before and after SIGTERM + restart', async () => {
     expect(MAX_JSON_DEPTH).toBe(64);
+    expect(MAX_JSON_OBJECT_KEYS).toBe(65_535);
     // Compaction every 4 ops: one context is folded into a snapshot, the other is replayed.
     const env = { COMPACT_AFTER_RECORDS: '4' };
     let server = await startServerProcess(data.dir, env);
@@ -210,6 +211,29 @@ describe('accepted JSON comes back as sent, at the nesting limit and after a res
     expect(JSON.stringify(bPut.body.config.parameters)).toBe(canonical(big));
     answers.set(idB, JSON.stringify(bPut.body.config));
 
+    // A third: an object with as many keys as the codec can write (one more is refused),
+    // created (snapshot) and written again (log frame).
+    const keyed = (n: number) =>
+      Object.fromEntries(Array.from({ length: n }, (_, i) => [i.toString(36), i % 7]));
+    const tooMany = await call('POST', '/v1/contexts', {
+      model_id: 'c',
+      mode: 'c',
+      parameters: keyed(MAX_JSON_OBJECT_KEYS + 1),
+    });
+    expect(tooMany.status, tooMany.text).toBe(400);
+    const c = await call<ContextDto>('POST', '/v1/contexts', {
+      model_id: 'c',
+      mode: 'c',
+      parameters: keyed(MAX_JSON_OBJECT_KEYS),
+    });
+    expect(c.status, c.text.slice(0, 200)).toBe(201);
+    const idC = c.body.id;
+    const cPut = await call<{ config: { parameters: unknown } }>('PUT', `/v1/contexts/${idC}`, {
+      parameters: { ...keyed(MAX_JSON_OBJECT_KEYS - 1), last: TEXT },
+    });
+    expect(cPut.status, cPut.text.slice(0, 200)).toBe(200);
+    answers.set(idC, JSON.stringify(cPut.body.config));
+
     // What each path shows now.
     const routes = [
       `/v1/contexts/${idA}`,
@@ -217,6 +241,7 @@ describe('accepted JSON comes back as sent, at the nesting limit and after a res
       `/v1/contexts/${idA}/messages?branch=alt&limit=1000`,
       `/v1/contexts/${idA}/state`,
       `/v1/contexts/${idB}`,
+      `/v1/contexts/${idC}`,
       '/v1/system-prompts',
       `/v1/system-prompts/${prompt.id}`,
     ];
@@ -241,9 +266,12 @@ describe('accepted JSON comes back as sent, at the nesting limit and after a res
       // The PUT answers, GET and the listing show the same config.
       expect(JSON.stringify(getA.body.config)).toBe(JSON.stringify(put2Res.body.config));
       expect(JSON.stringify(getB.body.config)).toBe(answers.get(idB));
+      const getC = await call<{ config: unknown }>('GET', `/v1/contexts/${idC}`);
+      expect(JSON.stringify(getC.body.config)).toBe(answers.get(idC));
       const listed = new Map(listing.body.contexts.map((c) => [c.id, JSON.stringify(c.config)]));
       expect(listed.get(idA)).toBe(JSON.stringify(getA.body.config));
       expect(listed.get(idB)).toBe(JSON.stringify(getB.body.config));
+      expect(listed.get(idC)).toBe(JSON.stringify(getC.body.config));
       // Every message page shows each message exactly as its 201 did.
       const page = await call<{ messages: unknown[] }>(
         'GET',
@@ -263,7 +291,7 @@ describe('accepted JSON comes back as sent, at the nesting limit and after a res
       expect(lib.body).toEqual(prompt);
       const h = await health(server.url);
       expect(h.corrupt_contexts).toBe(0);
-      expect(h.contexts).toBe(2);
+      expect(h.contexts).toBe(3);
       return texts;
     };
 
