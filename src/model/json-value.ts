@@ -32,22 +32,28 @@ export function checkJsonValue(value: unknown, what = 'request body'): void {
   if (problem !== undefined) throw badRequest(`${what}: ${problem}`, 'invalid_json_value');
 }
 
+/**
+ * Depth-first over containers only (two parallel stacks, no object per entry): scalars are
+ * checked where they are found, which keeps a large flat document cheap on the main thread.
+ */
 function findProblem(root: unknown): string | undefined {
-  const stack: Array<{ value: unknown; depth: number }> = [{ value: root, depth: 1 }];
-  for (let item = stack.pop(); item !== undefined; item = stack.pop()) {
-    const { value, depth } = item;
-    if (typeof value === 'string') {
-      if (!value.isWellFormed()) return 'a string is not well-formed Unicode (lone surrogate)';
-      continue;
-    }
-    if (typeof value === 'number') {
-      if (!Number.isFinite(value)) return 'a number is outside the range of a double';
-      continue;
-    }
-    if (typeof value !== 'object' || value === null) continue;
+  if (!isContainer(root)) return scalarProblem(root);
+  const containers: object[] = [root];
+  const depths: number[] = [1];
+  while (containers.length > 0) {
+    const value = containers.pop()!;
+    const depth = depths.pop()!;
     if (depth > MAX_JSON_DEPTH) return `nesting deeper than ${MAX_JSON_DEPTH} levels`;
     if (Array.isArray(value)) {
-      for (const element of value) stack.push({ value: element, depth: depth + 1 });
+      for (const element of value) {
+        if (isContainer(element)) {
+          containers.push(element);
+          depths.push(depth + 1);
+        } else {
+          const problem = scalarProblem(element);
+          if (problem !== undefined) return problem;
+        }
+      }
       continue;
     }
     const keys = Object.keys(value);
@@ -57,8 +63,31 @@ function findProblem(root: unknown): string | undefined {
     for (const key of keys) {
       if (key === RESERVED_KEY) return `the key "${RESERVED_KEY}" is not accepted`;
       if (!key.isWellFormed()) return 'a key is not well-formed Unicode (lone surrogate)';
-      stack.push({ value: (value as Record<string, unknown>)[key], depth: depth + 1 });
+      const element = (value as Record<string, unknown>)[key];
+      if (isContainer(element)) {
+        containers.push(element);
+        depths.push(depth + 1);
+      } else {
+        const problem = scalarProblem(element);
+        if (problem !== undefined) return problem;
+      }
     }
+  }
+  return undefined;
+}
+
+function isContainer(value: unknown): value is object {
+  return typeof value === 'object' && value !== null;
+}
+
+function scalarProblem(value: unknown): string | undefined {
+  if (typeof value === 'string') {
+    return value.isWellFormed()
+      ? undefined
+      : 'a string is not well-formed Unicode (lone surrogate)';
+  }
+  if (typeof value === 'number' && !Number.isFinite(value)) {
+    return 'a number is outside the range of a double';
   }
   return undefined;
 }
