@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, test } from 'vitest';
 import { MAX_JSON_DEPTH, MAX_JSON_OBJECT_KEYS } from '../../src/model/json-value.js';
 import { type ContextDto, type JsonResponse, request } from '../support/http.js';
-import { makeDataDir, startServerProcess } from '../support/server-process.js';
+import { makeDataDir, type ServerProcess, startServerProcess } from '../support/server-process.js';
 import { health } from '../work/metrics.js';
 
 /**
@@ -66,7 +66,12 @@ const canonical = (sent: unknown) => JSON.stringify(JSON.parse(JSON.stringify(se
 
 describe('accepted JSON comes back as sent, at the nesting limit and after a restart', () => {
   const data = makeDataDir('ccs-round-trip-');
-  afterAll(() => data.remove());
+  const started: ServerProcess[] = [];
+  afterAll(async () => {
+    // A failed assertion must not leave a server running.
+    for (const s of started) if (s.proc.exitCode === null) await s.stop();
+    data.remove();
+  });
 
   test('201, GET, listing and pages agree before and after SIGTERM + restart', async () => {
     expect(MAX_JSON_DEPTH).toBe(64);
@@ -74,6 +79,7 @@ describe('accepted JSON comes back as sent, at the nesting limit and after a res
     // Compaction every 4 ops: one context is folded into a snapshot, the other is replayed.
     const env = { COMPACT_AFTER_RECORDS: '4' };
     let server = await startServerProcess(data.dir, env);
+    started.push(server);
     const call = <T = unknown>(
       method: string,
       route: string,
@@ -298,6 +304,7 @@ describe('accepted JSON comes back as sent, at the nesting limit and after a res
     const before = await check();
     expect(await server.stop()).toBe(0);
     server = await startServerProcess(data.dir, env);
+    started.push(server);
     try {
       const scanned = await health(server.url);
       expect(scanned.corrupt_contexts).toBe(0);
@@ -309,5 +316,5 @@ describe('accepted JSON comes back as sent, at the nesting limit and after a res
     } finally {
       await server.stop();
     }
-  });
+  }, 240_000); // two server starts and ~3 MB of writes: generous on a loaded machine
 });
