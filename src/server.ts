@@ -12,6 +12,7 @@ import { EventHub } from './events/event-hub.js';
 import { registerSseMetrics } from './events/sse-metrics.js';
 import { SseStreams } from './events/sse-stream.js';
 import { createApp } from './http/app.js';
+import { answerClientError } from './http/client-error.js';
 import { drainHttp } from './http/shutdown.js';
 import { createProvider } from './llm/create-provider.js';
 import { createLogger, type Logger } from './log.js';
@@ -155,6 +156,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
     );
     s.once('error', reject);
   });
+  server.on('clientError', answerClientError);
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `http://${host}:${address.port}`;

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { removeStaleTempFiles, writeFileAtomic } from './atomic-file.js';
-import { io, StorageConflictError, StorageNotFoundError } from './errors.js';
+import { io, StorageConflictError, StorageCorruptError, StorageNotFoundError } from './errors.js';
 import { fsyncDir, readFileIfExists, unlinkIfExists } from './fs-io.js';
 import {
   appendFrameTo,
@@ -215,8 +215,9 @@ export class FileStorage implements ContextStorage {
   /**
    * Every stored context, for the listing, without loading any: per context the snapshot's
    * header frame and the log's last frame (see readLastLogRecord), never a snapshot body or
-   * a whole log. A context whose summary cannot be read (bad snapshot header) is reported
-   * in `unreadable`, so the server still knows it exists and answers `storage_corrupt` for
+   * a whole log. A context whose summary cannot be read (bad snapshot header, or a last log
+   * frame whose checksum holds but whose payload does not decode) is reported in
+   * `unreadable`, so the server still knows it exists and answers `storage_corrupt` for
    * it rather than 404. Files are only read, never changed.
    */
   scan(): StorageScan {
@@ -266,6 +267,12 @@ export class FileStorage implements ContextStorage {
       const last = readLastLogRecord(paths.log, id, counter);
       if (last && last.version > header.version) return last.summary;
     } catch (err) {
+      // A checksummed frame that does not decode is an acknowledged change that cannot be
+      // read: listing the older snapshot summary would hide it, so the context is corrupt.
+      if (err instanceof StorageCorruptError) {
+        this.onWarning(`storage: context ${id}: unreadable log, listed as corrupt`, err);
+        return { id, reason: err.message };
+      }
       this.onWarning(`storage: context ${id}: unreadable log, listing snapshot summary`, err);
     }
     return header.summary;
