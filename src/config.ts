@@ -29,6 +29,7 @@ export interface Config {
   checkedLocks: boolean;
   faultInjection: boolean;
   longWaitMs: number;
+  httpMetrics: boolean;
 }
 
 interface Setting<K extends keyof Config> {
@@ -160,6 +161,7 @@ const settings: { [K in keyof Config]: Setting<K> } = {
     parse: integer(1),
     fallback: () => 1000,
   },
+  httpMetrics: { key: 'httpMetrics', env: 'HTTP_METRICS', parse: boolean, fallback: () => true },
 };
 
 /** `LOCK_TIMEOUT_MS` → `lock-timeout-ms`. */

@@ -10,6 +10,7 @@ import { EventHub } from './events/event-hub.js';
 import { createApp } from './http/app.js';
 import { createProvider } from './llm/create-provider.js';
 import { createLogger, type Logger } from './log.js';
+import { HttpMetrics } from './metrics/http-metrics.js';
 import { registerLockMetrics } from './metrics/lock-metrics.js';
 import { createMetrics, type Metrics } from './metrics/registry.js';
 import { WorkCounters } from './metrics/work-counters.js';
@@ -124,6 +125,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
     prompts,
     events,
     metrics: metrics.registry,
+    httpMetrics: config.httpMetrics ? new HttpMetrics(metrics.registry) : undefined,
   });
 
   const server = await new Promise<ReturnType<typeof serve>>((resolveServer, reject) => {
