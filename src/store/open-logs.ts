@@ -9,10 +9,11 @@ import type { ContextStorage, LogHandle } from '../storage/types.js';
  *
  * Closed when their slot is vacated: at once by the worker that evicts or deletes, and by
  * every other worker at the start of its next task (`sweep`, O(1) unless some slot was
- * vacated; an idle piscina worker sleeps in Atomics.wait, so it cannot act sooner). And a
- * worker keeps at most `maxOpen` (the least recently used is closed; its context reopens its
- * log at its next append). So a worker holds at most min(slots, maxOpen) log fds, and the
- * process WORKERS times that.
+ * vacated; an idle piscina worker sleeps in Atomics.wait, so it cannot act sooner, and the
+ * pool has no broadcast to wake it: until then a deleted log's blocks stay allocated, see
+ * docs/storage.md "Open log files"). And a worker keeps at most `maxOpen` (the least
+ * recently used is closed; its context reopens its log at its next append). So a worker
+ * holds at most min(slots, maxOpen) log fds, and the process WORKERS times that.
  *
  * Several workers may hold fds on one log: appends are serialised by the context's write
  * lock and use O_APPEND, so each lands at the current end whichever fd wrote or truncated
