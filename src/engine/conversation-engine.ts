@@ -144,7 +144,8 @@ export class ConversationEngine implements TurnHost {
       const busy = err instanceof AppError && err.code === 'context_busy';
       if (!busy || (this.running.get(turn.id) ?? 0) > 1) throw err;
       this.log.warn({ traceId: turn.traceId, context: turn.id }, 'settling an orphaned turn');
-      await turn.read({
+      // A step like any other: subscribers see the context go to Failed.
+      await turn.step({
         op: 'transition',
         events: [{ type: 'TurnAborted', error: ORPHANED_TURN }],
       });
