@@ -170,6 +170,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
       contexts: index.size,
       corrupt: index.unreadableCount,
       interruptedTurns: interrupted.settled,
+      interruptedTurnsLeftUnsettled: interrupted.failed,
       listingBytesRead: scan.bytesRead,
     },
     'listening',
