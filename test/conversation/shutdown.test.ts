@@ -21,9 +21,14 @@ interface ActionBody {
   context?: { state_detail: { error: string } | null };
 }
 
-/** Resolves once the process has logged a line with `msg` (bounded by the test timeout). */
-function logged(server: ServerProcess, msg: string): Promise<Record<string, unknown>> {
-  return new Promise((resolve) => {
+/** Resolves once the process has logged a line with `msg`; rejects past `timeoutMs`. */
+function logged(
+  server: ServerProcess,
+  msg: string,
+  timeoutMs = 20_000,
+): Promise<Record<string, unknown>> {
+  const deadline = Date.now() + timeoutMs;
+  return new Promise((resolve, reject) => {
     const check = () => {
       for (const line of server.logs) {
         try {
@@ -32,6 +37,9 @@ function logged(server: ServerProcess, msg: string): Promise<Record<string, unkn
         } catch {
           // not a log line
         }
+      }
+      if (Date.now() > deadline) {
+        return reject(new Error(`the server did not log "${msg}" within ${timeoutMs} ms`));
       }
       setTimeout(check, 20);
     };

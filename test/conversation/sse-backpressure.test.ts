@@ -20,6 +20,19 @@ async function metric(base: string, name: string): Promise<number | undefined> {
   return line === undefined ? undefined : Number(line.split(' ')[1]);
 }
 
+/** Polls `/metrics` until `name` reads `value`; fails past `timeoutMs`. */
+async function waitForMetric(base: string, name: string, value: number, timeoutMs: number) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const seen = await metric(base, name);
+    if (seen === value) return;
+    if (Date.now() > deadline) {
+      throw new Error(`${name} read ${seen}, not ${value}, after ${timeoutMs} ms`);
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 /** A raw socket that sends the request and then reads nothing until told to. */
 function stalledSubscriber(base: string, path: string): Promise<Socket> {
   const url = new URL(base);
@@ -74,8 +87,8 @@ describe('SSE backpressure: a stalled reader is bounded and disconnected', () =>
     const path = `/v1/contexts/${id}/events`;
     const stalled = await stalledSubscriber(server.url, path);
     const reader = await openSse(`${server.url}${path}`);
-    // Both are subscribed once the stream count says so (metrics exist on the new code).
-    await new Promise((r) => setTimeout(r, 200));
+    // Both are subscribed once the stream count says so.
+    await waitForMetric(server.url, 'ccs_sse_streams', 2, 10_000);
 
     const text = (n: number) => `#${n} ${'x'.repeat(EVENT_TEXT_BYTES)}`;
     let posts = 0;
