@@ -280,28 +280,45 @@ export class ConversationEngine implements TurnHost {
 /**
  * What the engine stores from an answer must come back as it was stored: tool-call
  * arguments, ids and names and the usage object go through the same check as request
- * bodies (nesting, well-formed Unicode, no `__proto__`), whichever provider produced them;
- * an answer that breaks it is the LLM's failure (not retried). The answer's text is made
- * well-formed instead (a lone surrogate becomes U+FFFD): it was never acknowledged to
- * anyone as it was.
+ * bodies (nesting, well-formed Unicode, no `__proto__`), whichever provider produced them
+ * (the one place they are checked). Arguments the user wrote (`fromUserInput`, the
+ * built-in provider's `!tool`) that break it are the request's fault: the check's 400
+ * `invalid_json_value` is thrown as it is. Otherwise an answer that breaks it is the
+ * LLM's failure (not retried). The answer's text is made well-formed instead (a lone
+ * surrogate becomes U+FFFD): it was never acknowledged to anyone as it was.
  */
 function refuseUnstorable(response: LlmResponse): void {
   response.content = response.content.toWellFormed();
-  try {
-    for (const call of response.toolCalls) {
+  const refused = (err: unknown) =>
+    new LlmError(`the LLM answer was refused: ${messageOf(err)}`, false);
+  for (const call of response.toolCalls) {
+    try {
       checkJsonValue([call.id, call.name], 'a tool call');
-      checkJsonValue(call.arguments, `the arguments of the call of tool "${call.name}"`);
+    } catch (err) {
+      throw refused(err);
     }
+    try {
+      checkJsonValue(
+        call.arguments,
+        call.fromUserInput
+          ? 'the !tool arguments'
+          : `the arguments of the call of tool "${call.name}"`,
+      );
+    } catch (err) {
+      throw call.fromUserInput ? err : refused(err);
+    }
+  }
+  try {
     checkJsonValue(response.usage, 'the usage figures');
   } catch (err) {
-    throw new LlmError(`the LLM answer was refused: ${messageOf(err)}`, false);
+    throw refused(err);
   }
 }
 
 /**
  * How a failed LLM call is answered. A 4xx `AppError` means the request's own input cannot
- * be answered (the built-in provider's `!tool` arguments break the JSON rules): it answers
- * with that status. Anything else is the LLM's failure: 502 `llm_failed`.
+ * be answered (`refuseUnstorable`: the user's `!tool` arguments break the JSON rules): it
+ * answers with that status. Anything else is the LLM's failure: 502 `llm_failed`.
  */
 function llmFailure(err: unknown): Failure {
   if (err instanceof AppError && err.status < 500) {

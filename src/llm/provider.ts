@@ -37,7 +37,13 @@ export interface LlmRequest {
 export interface LlmToolCall {
   id: string;
   name: string;
+  /** As parsed, unchecked: the engine checks what it stores. */
   arguments: unknown;
+  /**
+   * The arguments were written by the user, not by a model (the built-in provider's
+   * `!tool`): arguments the server cannot store are then the request's fault (400).
+   */
+  fromUserInput?: true;
 }
 
 export interface LlmResponse {
