@@ -22,13 +22,19 @@ export interface HoldLimits {
 
 type Wake = () => void;
 
+/** A subscriber as the hub knows it: woken after each event, told when the context is gone. */
+interface Listener {
+  wake: Wake;
+  closed: () => void;
+}
+
 interface Channel {
   next: number;
   held: HeldEvent[];
   heldBytes: number;
   /** Bytes ever published on the channel (what `HeldEvent.end` counts against). */
   total: number;
-  listeners: Set<Wake>;
+  listeners: Set<Listener>;
 }
 
 /** A subscriber's view of one context's events; it reads them at its own pace. */
@@ -100,14 +106,18 @@ export class EventHub {
       this.idle.delete(contextId);
       this.idle.set(contextId, channel);
     }
-    for (const wake of channel.listeners) wake();
+    for (const listener of channel.listeners) listener.wake();
     return entry;
   }
 
-  /** Subscribes to a context's events; `wake` is called after each new event. */
-  subscribe(contextId: string, wake: Wake): Subscription {
+  /**
+   * Subscribes to a context's events; `wake` is called after each new event, `closed` once
+   * when the context is deleted (the subscription is over then).
+   */
+  subscribe(contextId: string, wake: Wake, closed: () => void = () => {}): Subscription {
     const channel = this.channel(contextId);
-    channel.listeners.add(wake);
+    const listener: Listener = { wake, closed };
+    channel.listeners.add(listener);
     this.idle.delete(contextId);
     this.listened.set(contextId, channel);
     return {
@@ -132,7 +142,7 @@ export class EventHub {
         return channel.next - 1;
       },
       unsubscribe: () => {
-        channel.listeners.delete(wake);
+        channel.listeners.delete(listener);
         if (channel.listeners.size === 0 && this.listened.get(contextId) === channel) {
           this.listened.delete(contextId);
           this.idle.set(contextId, channel);
@@ -141,10 +151,14 @@ export class EventHub {
     };
   }
 
-  /** The context is gone: forget its events. */
+  /** The context is gone: forget its events, and tell its subscribers. */
   close(contextId: string): void {
+    const listened = this.listened.get(contextId);
     this.idle.delete(contextId);
     this.listened.delete(contextId);
+    if (listened === undefined) return;
+    for (const listener of [...listened.listeners]) listener.closed();
+    listened.listeners.clear();
   }
 
   private channel(contextId: string): Channel {
