@@ -109,10 +109,12 @@ export async function startServer(config: Config): Promise<RunningServer> {
   const sseLimits = { maxEvents: config.sseMaxQueuedEvents, maxBytes: config.sseMaxQueuedBytes };
   // The hub holds twice what a subscriber may have queued: one disconnected at its bound
   // still finds every event it missed when it resumes.
-  const events = new EventHub({
-    maxEvents: 2 * sseLimits.maxEvents,
-    maxBytes: 2 * sseLimits.maxBytes,
-  });
+  const events = new EventHub(
+    { maxEvents: 2 * sseLimits.maxEvents, maxBytes: 2 * sseLimits.maxBytes },
+    undefined,
+    undefined,
+    config.sseMaxHeldBytes,
+  );
   const sse = new SseStreams(sseLimits, log);
   const engine = new ConversationEngine(
     contexts,
@@ -135,7 +137,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
     lockRegistry.publishStats(); // the main thread's own try-lock reads
     return lockRegistry.readStats();
   });
-  registerSseMetrics(metrics.registry, sse);
+  registerSseMetrics(metrics.registry, sse, events);
   const app = createApp({
     config,
     log,
