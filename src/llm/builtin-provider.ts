@@ -31,6 +31,7 @@ export class BuiltinProvider implements LlmProvider {
     const words = reply.split(/(?<= )/);
     for (const word of words) {
       await new Promise((resolve) => setImmediate(resolve));
+      callbacks.signal?.throwIfAborted();
       callbacks.onDelta?.(word);
     }
     return {

@@ -57,6 +57,8 @@ export interface LlmCallbacks {
   onStreamStart?: () => void;
   /** A piece of streamed text. */
   onDelta?: (text: string) => void;
+  /** Aborts the call (the server is shutting down): it then fails at once. */
+  signal?: AbortSignal;
 }
 
 export interface LlmProvider {
