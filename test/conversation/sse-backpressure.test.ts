@@ -131,3 +131,61 @@ describe('SSE backpressure: a stalled reader is bounded and disconnected', () =>
     resumed.close();
   }, 120_000);
 });
+
+/**
+ * SSE_MAX_HELD_BYTES bounds what all watched contexts hold together: two contexts each
+ * publishing 1.5 MB (within their own 2 MiB window) with a reader each, and a 1 MiB budget
+ * for both. Bounded: 2 × POSTS_EACH messages of 100 KB.
+ */
+describe('SSE: one budget for the events held by every watched context', () => {
+  const data = makeDataDir();
+  const HELD = 1024 * 1024;
+  const POSTS_EACH = 15;
+  let server: ServerProcess;
+  beforeAll(async () => {
+    server = await startServerProcess(data.dir, {
+      FSYNC: 'false',
+      SSE_MAX_QUEUED_BYTES: String(MAX_QUEUED_BYTES),
+      SSE_MAX_HELD_BYTES: String(HELD),
+    });
+  });
+  afterAll(async () => {
+    await server?.stop();
+    data.remove();
+  });
+
+  test('two busy watched contexts hold at most SSE_MAX_HELD_BYTES; readers get every event; a resume finds only the newest', async () => {
+    const ids = [(await createContext(server.url)).id, (await createContext(server.url)).id];
+    const readers = await Promise.all(
+      ids.map((id) => openSse(`${server.url}/v1/contexts/${id}/events`)),
+    );
+    await waitForMetric(server.url, 'ccs_sse_streams', 2, 10_000);
+    let maxHeld = 0;
+    for (let n = 1; n <= POSTS_EACH; n++) {
+      for (const id of ids) {
+        const res = await appendMessage(server.url, id, `#${n} ${'x'.repeat(EVENT_TEXT_BYTES)}`);
+        expect(res.status).toBe(201);
+      }
+      maxHeld = Math.max(maxHeld, (await metric(server.url, 'ccs_sse_held_bytes')) ?? 0);
+    }
+    expect(maxHeld).toBeGreaterThan(0);
+    expect(maxHeld).toBeLessThanOrEqual(HELD);
+    for (const reader of readers) {
+      await reader.waitFor((e) => e.id === String(POSTS_EACH), 20_000);
+      reader.close();
+    }
+
+    // What is still held: the newest events of each, about 1 MiB in all, not 3 MB.
+    let resumedTotal = 0;
+    for (const id of ids) {
+      const resumed = await openSse(`${server.url}/v1/contexts/${id}/events`, '0');
+      await resumed.waitFor((e) => e.id === String(POSTS_EACH), 20_000);
+      const got = resumed.events.map((e) => Number(e.id));
+      expect(got[0]).toBeGreaterThan(1);
+      expect(got).toEqual(Array.from({ length: got.length }, (_, i) => got[0]! + i));
+      resumedTotal += got.length;
+      resumed.close();
+    }
+    expect(resumedTotal).toBeLessThanOrEqual(Math.ceil(HELD / EVENT_TEXT_BYTES));
+  }, 60_000);
+});
