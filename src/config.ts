@@ -34,6 +34,7 @@ export interface Config {
   shutdownTimeoutMs: number;
   sseMaxQueuedEvents: number;
   sseMaxQueuedBytes: number;
+  sseMaxHeldBytes: number;
   httpMetrics: boolean;
 }
 
@@ -206,6 +207,12 @@ const settings: { [K in keyof Config]: Setting<K> } = {
     env: 'SSE_MAX_QUEUED_BYTES',
     parse: integer(64 * 1024, 1024 * MiB),
     fallback: () => 4 * MiB,
+  },
+  sseMaxHeldBytes: {
+    key: 'sseMaxHeldBytes',
+    env: 'SSE_MAX_HELD_BYTES',
+    parse: integer(MiB, 64 * 1024 * MiB),
+    fallback: () => 128 * MiB,
   },
   httpMetrics: { key: 'httpMetrics', env: 'HTTP_METRICS', parse: boolean, fallback: () => true },
 };

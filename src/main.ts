@@ -16,8 +16,9 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     server.log.info({ signal, timeoutMs: config.shutdownTimeoutMs }, 'draining');
-    // The drain cuts connections at SHUTDOWN_TIMEOUT_MS; should stopping the workers then
-    // hang as well, the process still ends.
+    // The drain cuts connections and aborts running turns at SHUTDOWN_TIMEOUT_MS (their
+    // Failed state stored within 2 s); should stopping the workers then hang as well, the
+    // process still ends.
     setTimeout(() => {
       server.log.error('shutdown did not finish in time; exiting');
       process.exit(1);

@@ -39,12 +39,15 @@ export interface RunningServer {
   metrics: Metrics;
   /**
    * Stops accepting, ends the event streams, lets in-flight requests finish for up to
-   * `SHUTDOWN_TIMEOUT_MS` (then cuts the connections left), stops the workers.
+   * `SHUTDOWN_TIMEOUT_MS` (then cuts the connections left), lets the turns still running
+   * finish within what remains of it (then aborts them, stored Failed), stops the workers.
    */
   close(): Promise<void>;
 }
 
 const INITIAL_ARENA_BYTES = 8 * 1024 * 1024;
+/** How long aborted turns may take to store their Failed state at shutdown. */
+const TURN_SETTLE_MS = 2_000;
 
 /** Wires the server together: storage index, shared memory, worker pool, HTTP. */
 export async function startServer(config: Config): Promise<RunningServer> {
@@ -109,10 +112,12 @@ export async function startServer(config: Config): Promise<RunningServer> {
   const sseLimits = { maxEvents: config.sseMaxQueuedEvents, maxBytes: config.sseMaxQueuedBytes };
   // The hub holds twice what a subscriber may have queued: one disconnected at its bound
   // still finds every event it missed when it resumes.
-  const events = new EventHub({
-    maxEvents: 2 * sseLimits.maxEvents,
-    maxBytes: 2 * sseLimits.maxBytes,
-  });
+  const events = new EventHub(
+    { maxEvents: 2 * sseLimits.maxEvents, maxBytes: 2 * sseLimits.maxBytes },
+    undefined,
+    undefined,
+    config.sseMaxHeldBytes,
+  );
   const sse = new SseStreams(sseLimits, log);
   const engine = new ConversationEngine(
     contexts,
@@ -135,7 +140,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
     lockRegistry.publishStats(); // the main thread's own try-lock reads
     return lockRegistry.readStats();
   });
-  registerSseMetrics(metrics.registry, sse);
+  registerSseMetrics(metrics.registry, sse, events);
   const app = createApp({
     config,
     log,
@@ -170,6 +175,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
       contexts: index.size,
       corrupt: index.unreadableCount,
       interruptedTurns: interrupted.settled,
+      interruptedTurnsLeftUnsettled: interrupted.failed,
       listingBytesRead: scan.bytesRead,
     },
     'listening',
@@ -180,7 +186,12 @@ export async function startServer(config: Config): Promise<RunningServer> {
     log,
     metrics,
     close: async () => {
+      const stopping = performance.now();
       await drainHttp(server as Server, sse, engine, config.shutdownTimeoutMs, log);
+      // Turns whose client left hold no connection: they get what remains of the timeout,
+      // then are aborted and stored Failed while the workers still run.
+      const remaining = config.shutdownTimeoutMs - (performance.now() - stopping);
+      await engine.stopTurns(Math.max(0, remaining), TURN_SETTLE_MS);
       supervisor.stop();
       await pool.close();
     },

@@ -32,6 +32,9 @@ interface Settled {
   failure?: Failure;
 }
 
+/** Why a turn still running when the shutdown's time ran out was aborted. */
+export const STOPPED_BY_SHUTDOWN = 'the server shut down during this turn; send a new message';
+
 /** `state_detail.error` of a context that was found in an unsettled state with no turn. */
 export const ORPHANED_TURN =
   'the previous turn was interrupted before it settled (no turn was running it any more)';
@@ -44,13 +47,18 @@ export const ORPHANED_TURN =
  * streamed text as `delta` events.
  *
  * No failure leaves a context unsettled: a turn that owned the context and fails, for
- * whatever reason, ends in Failed (see `drive`); a context found unsettled with no turn
+ * whatever reason, ends in Failed (see `drive`), one still running at shutdown too
+ * (`stopTurns`); a context found unsettled with no turn
  * of this process running it (the turn's own settling failed) is settled by the next
  * `send_message`; one found unsettled at start-up by `settleInterruptedTurns`.
  */
 export class ConversationEngine implements TurnHost {
   /** Turns in progress in this process, per context id (a count: a rejected send counts too). */
   private readonly running = new Map<string, number>();
+  /** Aborted by `stopTurns`: the LLM calls in flight end, and their turns in Failed. */
+  private readonly stopping = new AbortController();
+  /** Called when no turn runs any more. */
+  private readonly idleWaiters = new Set<() => void>();
 
   constructor(
     private readonly contexts: ContextService,
@@ -97,6 +105,44 @@ export class ConversationEngine implements TurnHost {
   }
 
   /**
+   * Shutdown, after HTTP has drained: waits up to `waitMs` for the running turns (a client
+   * that left does not stop its turn); past that, aborts them — their LLM calls end, each
+   * turn is settled in Failed{STOPPED_BY_SHUTDOWN} and stored — and waits up to `settleMs`
+   * for that. Returns how many were aborted and how many are still running (these are
+   * settled at the next start-up).
+   */
+  async stopTurns(waitMs: number, settleMs: number): Promise<{ aborted: number; left: number }> {
+    if (await this.whenIdle(waitMs)) return { aborted: 0, left: 0 };
+    const aborted = this.runningTurns;
+    this.log.warn({ runningTurns: aborted, waitMs }, 'shutdown: aborting the turns still running');
+    this.stopping.abort(new AppError(503, 'shutting_down', STOPPED_BY_SHUTDOWN));
+    await this.whenIdle(settleMs);
+    const left = this.runningTurns;
+    if (left > 0) {
+      this.log.error(
+        { runningTurns: left, settleMs },
+        'shutdown: turns still running after being aborted; the next start-up settles them',
+      );
+    }
+    return { aborted, left };
+  }
+
+  /** Resolves true once no turn runs, false after `ms`. */
+  private whenIdle(ms: number): Promise<boolean> {
+    if (this.runningTurns === 0) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const done = (idle: boolean) => {
+        clearTimeout(timer);
+        this.idleWaiters.delete(wake);
+        resolve(idle);
+      };
+      const wake = () => done(true);
+      const timer = setTimeout(() => done(false), ms);
+      this.idleWaiters.add(wake);
+    });
+  }
+
+  /**
    * Runs one turn and answers it. Whatever fails after the turn took the context — a
    * provider, a tool, a worker, storage, a bug — is caught here and the context settled
    * in Failed before the answer goes out: 4xx when the input was at fault, 502 when the
@@ -129,6 +175,7 @@ export class ConversationEngine implements TurnHost {
       const left = (this.running.get(id) ?? 1) - 1;
       if (left === 0) this.running.delete(id);
       else this.running.set(id, left);
+      if (this.running.size === 0) for (const wake of [...this.idleWaiters]) wake();
     }
   }
 
@@ -144,7 +191,8 @@ export class ConversationEngine implements TurnHost {
       const busy = err instanceof AppError && err.code === 'context_busy';
       if (!busy || (this.running.get(turn.id) ?? 0) > 1) throw err;
       this.log.warn({ traceId: turn.traceId, context: turn.id }, 'settling an orphaned turn');
-      await turn.read({
+      // A step like any other: subscribers see the context go to Failed.
+      await turn.step({
         op: 'transition',
         events: [{ type: 'TurnAborted', error: ORPHANED_TURN }],
       });
@@ -159,6 +207,7 @@ export class ConversationEngine implements TurnHost {
   private async complete(turn: Turn): Promise<Settled> {
     await turn.step({ op: 'transition', events: [{ type: 'LLMRequestInitiated' }] });
     for (let retries = 0; ; retries++) {
+      this.stopping.signal.throwIfAborted(); // the shutdown aborted it: drive settles it
       const view = (await turn.read({ op: 'promptView' })) as unknown as PromptView;
       const started = performance.now();
       let streamed = false;
@@ -180,6 +229,7 @@ export class ConversationEngine implements TurnHost {
               streaming.catch(() => {}); // awaited below
             },
             onDelta: (text) => this.events.publish(turn.id, 'delta', { text }),
+            signal: this.stopping.signal,
           },
         );
         refuseUnstorable(response);
@@ -187,6 +237,7 @@ export class ConversationEngine implements TurnHost {
         problem = err ?? new Error('the LLM provider failed');
       }
       await streaming; // a state write that failed ends the turn (drive settles it)
+      this.stopping.signal.throwIfAborted(); // not the LLM's failure: not retried
       if (problem !== undefined || response === undefined) {
         const failure = llmFailure(problem);
         const transient = problem instanceof LlmError && problem.transient;
@@ -279,28 +330,45 @@ export class ConversationEngine implements TurnHost {
 /**
  * What the engine stores from an answer must come back as it was stored: tool-call
  * arguments, ids and names and the usage object go through the same check as request
- * bodies (nesting, well-formed Unicode, no `__proto__`), whichever provider produced them;
- * an answer that breaks it is the LLM's failure (not retried). The answer's text is made
- * well-formed instead (a lone surrogate becomes U+FFFD): it was never acknowledged to
- * anyone as it was.
+ * bodies (nesting, well-formed Unicode, no `__proto__`), whichever provider produced them
+ * (the one place they are checked). Arguments the user wrote (`fromUserInput`, the
+ * built-in provider's `!tool`) that break it are the request's fault: the check's 400
+ * `invalid_json_value` is thrown as it is. Otherwise an answer that breaks it is the
+ * LLM's failure (not retried). The answer's text is made well-formed instead (a lone
+ * surrogate becomes U+FFFD): it was never acknowledged to anyone as it was.
  */
 function refuseUnstorable(response: LlmResponse): void {
   response.content = response.content.toWellFormed();
-  try {
-    for (const call of response.toolCalls) {
+  const refused = (err: unknown) =>
+    new LlmError(`the LLM answer was refused: ${messageOf(err)}`, false);
+  for (const call of response.toolCalls) {
+    try {
       checkJsonValue([call.id, call.name], 'a tool call');
-      checkJsonValue(call.arguments, `the arguments of the call of tool "${call.name}"`);
+    } catch (err) {
+      throw refused(err);
     }
+    try {
+      checkJsonValue(
+        call.arguments,
+        call.fromUserInput
+          ? 'the !tool arguments'
+          : `the arguments of the call of tool "${call.name}"`,
+      );
+    } catch (err) {
+      throw call.fromUserInput ? err : refused(err);
+    }
+  }
+  try {
     checkJsonValue(response.usage, 'the usage figures');
   } catch (err) {
-    throw new LlmError(`the LLM answer was refused: ${messageOf(err)}`, false);
+    throw refused(err);
   }
 }
 
 /**
  * How a failed LLM call is answered. A 4xx `AppError` means the request's own input cannot
- * be answered (the built-in provider's `!tool` arguments break the JSON rules): it answers
- * with that status. Anything else is the LLM's failure: 502 `llm_failed`.
+ * be answered (`refuseUnstorable`: the user's `!tool` arguments break the JSON rules): it
+ * answers with that status. Anything else is the LLM's failure: 502 `llm_failed`.
  */
 function llmFailure(err: unknown): Failure {
   if (err instanceof AppError && err.status < 500) {

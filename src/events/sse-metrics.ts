@@ -1,8 +1,9 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
+import type { EventHub } from './event-hub.js';
 import type { SseStreams } from './sse-stream.js';
 
-/** `/metrics` gauges of the event streams: how many are open, what they have queued. */
-export function registerSseMetrics(registry: Registry, sse: SseStreams): void {
+/** `/metrics` gauges of the event streams: how many are open, what they and the hub hold. */
+export function registerSseMetrics(registry: Registry, sse: SseStreams, hub: EventHub): void {
   new Gauge({
     name: 'ccs_sse_streams',
     help: 'Open Server-Sent Events streams',
@@ -17,6 +18,14 @@ export function registerSseMetrics(registry: Registry, sse: SseStreams): void {
     registers: [registry],
     collect() {
       this.set(sse.queuedBytes());
+    },
+  });
+  new Gauge({
+    name: 'ccs_sse_held_bytes',
+    help: 'Bytes of events held for watched contexts, all channels together (bounded by SSE_MAX_HELD_BYTES)',
+    registers: [registry],
+    collect() {
+      this.set(hub.heldBytes);
     },
   });
   new Counter({

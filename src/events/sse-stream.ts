@@ -11,6 +11,11 @@ const SHUTDOWN_FRAME = `event: shutdown\ndata: ${JSON.stringify({
   reason: 'the server is shutting down; reconnect with Last-Event-ID',
 })}\n\n`;
 
+/** The last frame of a stream whose context was deleted: there is nothing more to follow. */
+const DELETED_FRAME = `event: deleted\ndata: ${JSON.stringify({
+  reason: 'the context was deleted',
+})}\n\n`;
+
 /**
  * One subscriber's Server-Sent Events connection, written straight to its socket with the
  * socket's backpressure: an event is written only while the socket is not full
@@ -40,7 +45,11 @@ export class SseStream {
     lastEventId: number | undefined,
     private readonly registry: SseStreams,
   ) {
-    this.subscription = hub.subscribe(contextId, () => this.pump());
+    this.subscription = hub.subscribe(
+      contextId,
+      () => this.pump(),
+      () => this.finish(DELETED_FRAME),
+    );
     const newest = this.subscription.newest;
     // Without Last-Event-ID a stream starts with the next event. With one, it continues
     // after it — from the oldest event still held if that one is gone, and from the next
@@ -107,17 +116,19 @@ export class SseStream {
       'SSE subscriber too far behind; disconnected (it can resume with Last-Event-ID)',
     );
     this.release();
-    const res = this.res;
-    const timer = setTimeout(() => res.destroy(), DISCONNECT_GRACE_MS).unref();
-    res.once('close', () => clearTimeout(timer));
-    res.end();
+    endWithinGrace(this.res);
   }
 
   /** Ends the stream with a `shutdown` event (the server is stopping). */
   end(): void {
+    this.finish(SHUTDOWN_FRAME);
+  }
+
+  /** Ends the stream cleanly with a last frame (after what its socket already holds). */
+  private finish(frame: string): void {
     if (this.closed) return;
     this.release();
-    this.res.end(SHUTDOWN_FRAME);
+    endWithinGrace(this.res, frame);
   }
 
   private release(): void {
@@ -127,6 +138,14 @@ export class SseStream {
     this.subscription.unsubscribe();
     this.registry.delete(this);
   }
+}
+
+/** Ends a response; one whose socket is still open `DISCONNECT_GRACE_MS` later is destroyed. */
+function endWithinGrace(res: ServerResponse, frame?: string): void {
+  const timer = setTimeout(() => res.destroy(), DISCONNECT_GRACE_MS).unref();
+  res.once('close', () => clearTimeout(timer));
+  if (frame === undefined) res.end();
+  else res.end(frame);
 }
 
 /** The open event streams: their limits, what they have queued, and ending them all. */

@@ -1,4 +1,3 @@
-import { checkJsonValue } from '../model/json-value.js';
 import type {
   ChatMessage,
   LlmCallbacks,
@@ -15,10 +14,9 @@ import type {
  *   !tool <name> [<JSON arguments>]     e.g.  !tool calculator {"expression": "6*7"}
  *
  * asks for a call of tool <name>. After tool results it answers with a summary of them.
- * Arguments that are not JSON are passed as `{"input": "<text>"}`; JSON arguments that
- * break the server's JSON rules (nesting deeper than `MAX_JSON_DEPTH`, a lone surrogate, a
- * `__proto__` key) are the user's input at fault: `complete` throws the 400
- * `invalid_json_value`, and the turn ends in Failed with that error.
+ * Arguments that are not JSON are passed as `{"input": "<text>"}`. JSON arguments are
+ * passed as parsed, marked `fromUserInput`: the engine checks them against the server's
+ * JSON rules like any tool call, and answers a breach as the user's input at fault.
  */
 export const TOOL_INSTRUCTION = /^!tool\s+([A-Za-z0-9_-]+)\s*([\s\S]*)$/;
 
@@ -33,6 +31,7 @@ export class BuiltinProvider implements LlmProvider {
     const words = reply.split(/(?<= )/);
     for (const word of words) {
       await new Promise((resolve) => setImmediate(resolve));
+      callbacks.signal?.throwIfAborted();
       callbacks.onDelta?.(word);
     }
     return {
@@ -58,7 +57,9 @@ export class BuiltinProvider implements LlmProvider {
       // The id depends only on the conversation, so the same input gives the same answer.
       return {
         content: '',
-        toolCalls: [{ id: `call_${messages.length}`, name: match[1]!, arguments: args }],
+        toolCalls: [
+          { id: `call_${messages.length}`, name: match[1]!, arguments: args, fromUserInput: true },
+        ],
         usage: null,
       };
     }
@@ -67,14 +68,11 @@ export class BuiltinProvider implements LlmProvider {
 }
 
 function parseArguments(raw: string): unknown {
-  let args: unknown;
   try {
-    args = JSON.parse(raw);
+    return JSON.parse(raw);
   } catch {
     return { input: raw.trim() };
   }
-  checkJsonValue(args, 'the !tool arguments');
-  return args;
 }
 
 function textOf(message: ChatMessage): string {

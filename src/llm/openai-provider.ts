@@ -62,7 +62,8 @@ export class OpenAiProvider implements LlmProvider {
           }),
     };
     let response: Response;
-    const signal = AbortSignal.timeout(this.options.timeoutMs);
+    const timeout = AbortSignal.timeout(this.options.timeoutMs);
+    const signal = callbacks.signal ? AbortSignal.any([timeout, callbacks.signal]) : timeout;
     try {
       response = await fetch(`${this.options.baseUrl.replace(/\/+$/, '')}/chat/completions`, {
         method: 'POST',

@@ -37,7 +37,13 @@ export interface LlmRequest {
 export interface LlmToolCall {
   id: string;
   name: string;
+  /** As parsed, unchecked: the engine checks what it stores. */
   arguments: unknown;
+  /**
+   * The arguments were written by the user, not by a model (the built-in provider's
+   * `!tool`): arguments the server cannot store are then the request's fault (400).
+   */
+  fromUserInput?: true;
 }
 
 export interface LlmResponse {
@@ -51,6 +57,8 @@ export interface LlmCallbacks {
   onStreamStart?: () => void;
   /** A piece of streamed text. */
   onDelta?: (text: string) => void;
+  /** Aborts the call (the server is shutting down): it then fails at once. */
+  signal?: AbortSignal;
 }
 
 export interface LlmProvider {

@@ -82,6 +82,24 @@ describe('live events (Server-Sent Events)', () => {
     expect(deltas.join('')).toMatch(/^Tool results: /);
   });
 
+  test('deleting a context ends its open event streams with a `deleted` event', async () => {
+    const { id } = await createContext(server.url);
+    const client = await openSse(`${server.url}/v1/contexts/${id}/events`);
+    const deleted = await request(`${server.url}/v1/contexts/${id}`, { method: 'DELETE' });
+    expect(deleted.status).toBe(204);
+    let timer: NodeJS.Timeout | undefined;
+    const stillOpen = new Promise<'open'>((r) => {
+      timer = setTimeout(() => r('open'), 5_000);
+    });
+    try {
+      expect(await Promise.race([client.ended.then(() => 'ended'), stillOpen])).toBe('ended');
+    } finally {
+      clearTimeout(timer);
+      client.close();
+    }
+    expect(client.events.at(-1)?.event).toBe('deleted');
+  });
+
   test('direct appends are events too; a bad Last-Event-ID is a 400; unknown context 404', async () => {
     const { id } = await createContext(server.url);
     const client = await openSse(`${server.url}/v1/contexts/${id}/events`);

@@ -21,9 +21,14 @@ interface ActionBody {
   context?: { state_detail: { error: string } | null };
 }
 
-/** Resolves once the process has logged a line with `msg` (bounded by the test timeout). */
-function logged(server: ServerProcess, msg: string): Promise<Record<string, unknown>> {
-  return new Promise((resolve) => {
+/** Resolves once the process has logged a line with `msg`; rejects past `timeoutMs`. */
+function logged(
+  server: ServerProcess,
+  msg: string,
+  timeoutMs = 20_000,
+): Promise<Record<string, unknown>> {
+  const deadline = Date.now() + timeoutMs;
+  return new Promise((resolve, reject) => {
     const check = () => {
       for (const line of server.logs) {
         try {
@@ -32,6 +37,9 @@ function logged(server: ServerProcess, msg: string): Promise<Record<string, unkn
         } catch {
           // not a log line
         }
+      }
+      if (Date.now() > deadline) {
+        return reject(new Error(`the server did not log "${msg}" within ${timeoutMs} ms`));
       }
       setTimeout(check, 20);
     };
@@ -98,6 +106,53 @@ describe('graceful shutdown', () => {
       expect(server.logs.some((l) => l.includes('shutdown deadline passed'))).toBe(false);
     } finally {
       server.proc.kill('SIGKILL');
+    }
+  }, 60_000);
+
+  test('a turn whose client left, on a hung upstream: SIGTERM aborts it, it is stored Failed before the workers stop, exit 0', async () => {
+    let server = await startServerProcess(data.dir, env({ SHUTDOWN_TIMEOUT_MS: '1500' }));
+    let id = '';
+    try {
+      ({ id } = await createContext(server.url));
+      const opened = new Promise<void>((r) => {
+        upstreamOpened = r;
+      });
+      script = slowUpstream(undefined); // never answers
+      const client = new AbortController();
+      const pending = fetch(`${server.url}/v1/contexts/${id}/actions/send_message`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ content: 'nobody waits for this answer' }),
+        signal: client.signal,
+      }).catch((err: unknown) => err);
+      await opened;
+      client.abort(); // the client leaves: no connection holds the shutdown back
+      expect(await pending).toBeInstanceOf(Error);
+
+      // exit 0, not main.ts's exit 1 at SHUTDOWN_TIMEOUT_MS + 5 s: it ended within the bound.
+      expect(await server.stop()).toBe(0);
+      const aborted = await logged(server, 'shutdown: aborting the turns still running', 1);
+      expect(aborted.runningTurns).toBe(1);
+    } finally {
+      server.proc.kill('SIGKILL');
+    }
+
+    script = (_req, res) => streamText(res, 'answered at last');
+    server = await startServerProcess(data.dir, env());
+    try {
+      // Settled by the shutdown, not by this start-up (which found nothing to settle).
+      const listening = await logged(server, 'listening');
+      expect(listening.interruptedTurns).toBe(0);
+      const state = await request<ActionBody>(`${server.url}/v1/contexts/${id}/state`);
+      expect(state.body.status).toBe('failed');
+      expect(state.body.context?.state_detail?.error).toMatch(/shut down during this turn/);
+      const next = await request<ActionBody>(
+        `${server.url}/v1/contexts/${id}/actions/send_message`,
+        { method: 'POST', json: { content: 'again' } },
+      );
+      expect(next.status).toBe(200);
+    } finally {
+      await server.stop();
     }
   }, 60_000);
 

@@ -20,6 +20,19 @@ async function metric(base: string, name: string): Promise<number | undefined> {
   return line === undefined ? undefined : Number(line.split(' ')[1]);
 }
 
+/** Polls `/metrics` until `name` reads `value`; fails past `timeoutMs`. */
+async function waitForMetric(base: string, name: string, value: number, timeoutMs: number) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const seen = await metric(base, name);
+    if (seen === value) return;
+    if (Date.now() > deadline) {
+      throw new Error(`${name} read ${seen}, not ${value}, after ${timeoutMs} ms`);
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 /** A raw socket that sends the request and then reads nothing until told to. */
 function stalledSubscriber(base: string, path: string): Promise<Socket> {
   const url = new URL(base);
@@ -74,8 +87,8 @@ describe('SSE backpressure: a stalled reader is bounded and disconnected', () =>
     const path = `/v1/contexts/${id}/events`;
     const stalled = await stalledSubscriber(server.url, path);
     const reader = await openSse(`${server.url}${path}`);
-    // Both are subscribed once the stream count says so (metrics exist on the new code).
-    await new Promise((r) => setTimeout(r, 200));
+    // Both are subscribed once the stream count says so.
+    await waitForMetric(server.url, 'ccs_sse_streams', 2, 10_000);
 
     const text = (n: number) => `#${n} ${'x'.repeat(EVENT_TEXT_BYTES)}`;
     let posts = 0;
@@ -117,4 +130,62 @@ describe('SSE backpressure: a stalled reader is bounded and disconnected', () =>
     expect(lastMessage.content[0]!.text).toBe(text(posts));
     resumed.close();
   }, 120_000);
+});
+
+/**
+ * SSE_MAX_HELD_BYTES bounds what all watched contexts hold together: two contexts each
+ * publishing 1.5 MB (within their own 2 MiB window) with a reader each, and a 1 MiB budget
+ * for both. Bounded: 2 × POSTS_EACH messages of 100 KB.
+ */
+describe('SSE: one budget for the events held by every watched context', () => {
+  const data = makeDataDir();
+  const HELD = 1024 * 1024;
+  const POSTS_EACH = 15;
+  let server: ServerProcess;
+  beforeAll(async () => {
+    server = await startServerProcess(data.dir, {
+      FSYNC: 'false',
+      SSE_MAX_QUEUED_BYTES: String(MAX_QUEUED_BYTES),
+      SSE_MAX_HELD_BYTES: String(HELD),
+    });
+  });
+  afterAll(async () => {
+    await server?.stop();
+    data.remove();
+  });
+
+  test('two busy watched contexts hold at most SSE_MAX_HELD_BYTES; readers get every event; a resume finds only the newest', async () => {
+    const ids = [(await createContext(server.url)).id, (await createContext(server.url)).id];
+    const readers = await Promise.all(
+      ids.map((id) => openSse(`${server.url}/v1/contexts/${id}/events`)),
+    );
+    await waitForMetric(server.url, 'ccs_sse_streams', 2, 10_000);
+    let maxHeld = 0;
+    for (let n = 1; n <= POSTS_EACH; n++) {
+      for (const id of ids) {
+        const res = await appendMessage(server.url, id, `#${n} ${'x'.repeat(EVENT_TEXT_BYTES)}`);
+        expect(res.status).toBe(201);
+      }
+      maxHeld = Math.max(maxHeld, (await metric(server.url, 'ccs_sse_held_bytes')) ?? 0);
+    }
+    expect(maxHeld).toBeGreaterThan(0);
+    expect(maxHeld).toBeLessThanOrEqual(HELD);
+    for (const reader of readers) {
+      await reader.waitFor((e) => e.id === String(POSTS_EACH), 20_000);
+      reader.close();
+    }
+
+    // What is still held: the newest events of each, about 1 MiB in all, not 3 MB.
+    let resumedTotal = 0;
+    for (const id of ids) {
+      const resumed = await openSse(`${server.url}/v1/contexts/${id}/events`, '0');
+      await resumed.waitFor((e) => e.id === String(POSTS_EACH), 20_000);
+      const got = resumed.events.map((e) => Number(e.id));
+      expect(got[0]).toBeGreaterThan(1);
+      expect(got).toEqual(Array.from({ length: got.length }, (_, i) => got[0]! + i));
+      resumedTotal += got.length;
+      resumed.close();
+    }
+    expect(resumedTotal).toBeLessThanOrEqual(Math.ceil(HELD / EVENT_TEXT_BYTES));
+  }, 60_000);
 });
