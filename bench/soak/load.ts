@@ -27,6 +27,8 @@ export interface LoadCounters {
   failures: Record<string, number>;
   sseEvents: number;
   sseReconnects: number;
+  /** The first few thrown errors (network errors, timeouts, failed creates), for the report. */
+  errorSamples: string[];
 }
 
 const JSON_HEADERS = { 'content-type': 'application/json' };
@@ -119,8 +121,9 @@ export async function runLoad(options: LoadOptions, counters: LoadCounters): Pro
     while (Date.now() < options.deadline) {
       try {
         await step();
-      } catch {
+      } catch (err) {
         note('network', 0);
+        if (counters.errorSamples.length < 5) counters.errorSamples.push(String(err));
         await sleep(100);
       }
     }

@@ -75,6 +75,7 @@ try {
     failures: {},
     sseEvents: 0,
     sseReconnects: 0,
+    errorSamples: [],
   };
   const start = Date.now();
   const deadline = start + minutes * 60_000;
@@ -121,6 +122,7 @@ try {
     `requests ${counters.requests} (${JSON.stringify(counters.byKind)}), errors ${counters.errors}, ` +
       `failures ${JSON.stringify(counters.failures)}, SSE events ${counters.sseEvents}, ` +
       `SSE connections ${counters.sseReconnects}`,
+    counters.errorSamples.length > 0 ? `\nerrors: ${counters.errorSamples.join('; ')}` : '',
   );
 
   const resultsDir = fileURLToPath(new URL('../../../bench/results/', import.meta.url));
