@@ -43,6 +43,10 @@ const SERIES: Record<string, (s: MemorySample) => number> = {
   arrayBuffers: (s) => s.arrayBuffers,
   arenaCarved: (s) => s.arenaCarved,
   arenaUsed: (s) => s.arenaUsed,
+  smapsSab: (s) => s.smaps?.sab ?? Number.NaN,
+  smapsMallocBrk: (s) => s.smaps?.brk ?? Number.NaN,
+  smapsMallocThreads: (s) => s.smaps?.mallocThreads ?? Number.NaN,
+  smapsOtherAnon: (s) => s.smaps?.otherAnon ?? Number.NaN,
 };
 
 export function summarize(samples: MemorySample[]): SoakSummary {
@@ -76,6 +80,10 @@ export function table(samples: MemorySample[], rows = 20): string {
     'arrayBuf',
     'arenaUsed',
     'arenaCarved',
+    'sab',
+    'brk',
+    'mallocT',
+    'otherAnon',
     'threads',
     'maps',
     'requests',

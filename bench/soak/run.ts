@@ -114,7 +114,7 @@ try {
   console.log('summary (MB; growth in MB/min over the first and the second half):');
   for (const [name, s] of Object.entries(summary.series)) {
     console.log(
-      `  ${name.padEnd(12)} ${String(s.first).padStart(7)} -> ${String(s.last).padStart(7)}` +
+      `  ${name.padEnd(18)} ${String(s.first).padStart(7)} -> ${String(s.last).padStart(7)}` +
         `  max ${String(s.max).padStart(7)}  ${s.firstHalfMbPerMin} / ${s.secondHalfMbPerMin} MB/min`,
     );
   }

@@ -25,6 +25,8 @@ export interface MemorySample {
   residentContexts: number;
   /** Requests completed so far (all kinds). */
   requests: number;
+  /** Resident memory by kind of mapping (see `smapsBreakdown`). */
+  smaps: SmapsBreakdown | undefined;
 }
 
 function statusField(status: string, name: string): number {
@@ -79,6 +81,7 @@ export async function sampleMemory(
     arenaBuffer: metric('ccs_arena_buffer_bytes'),
     residentContexts: metric('ccs_resident_contexts'),
     requests,
+    smaps: smapsBreakdown(pid),
   };
 }
 
@@ -92,6 +95,96 @@ export function smapsRollup(pid: number): Record<string, number> {
     }
   } catch {
     // not Linux
+  }
+  return out;
+}
+
+/**
+ * Resident memory of the process by kind of mapping, from /proc/<pid>/smaps:
+ * - `sab`: the shared-memory arena (one growable SharedArrayBuffer: a reservation of
+ *   ARENA_MAX_BYTES, far bigger than any other mapping);
+ * - `brk`: glibc's main malloc arena (`[heap]`);
+ * - `mallocThreads`: glibc's per-thread malloc arenas (anonymous mappings that start on a
+ *   64 MiB boundary, the size glibc reserves for each);
+ * - `otherAnon`: the rest of the anonymous memory (V8 heaps of every isolate, stacks);
+ * - `file`: mapped files (the node binary, libraries).
+ */
+export interface SmapsBreakdown {
+  sab: number;
+  brk: number;
+  mallocThreads: number;
+  mallocThreadArenas: number;
+  otherAnon: number;
+  file: number;
+}
+
+const GIB = 1024 ** 3;
+const HEAP_MAX = 64 * 1024 * 1024;
+
+export function smapsBreakdown(pid: number): SmapsBreakdown | undefined {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/smaps`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  interface Mapping {
+    start: bigint;
+    end: bigint;
+    perms: string;
+    name: string;
+    rss: number;
+  }
+  const maps: Mapping[] = [];
+  for (const line of text.split('\n')) {
+    const header = /^([0-9a-f]+)-([0-9a-f]+) (\S+) \S+ \S+ \d+\s*(.*)$/.exec(line);
+    if (header) {
+      maps.push({
+        start: BigInt(`0x${header[1]}`),
+        end: BigInt(`0x${header[2]}`),
+        perms: header[3]!,
+        name: header[4]!.trim(),
+        rss: 0,
+      });
+      continue;
+    }
+    const rss = /^Rss:\s+(\d+) kB/.exec(line);
+    if (rss && maps.length > 0) maps.at(-1)!.rss = Number(rss[1]) * 1024;
+  }
+  const out: SmapsBreakdown = {
+    sab: 0,
+    brk: 0,
+    mallocThreads: 0,
+    mallocThreadArenas: 0,
+    otherAnon: 0,
+    file: 0,
+  };
+  // A growable SharedArrayBuffer reserves its maximum and commits a prefix: contiguous
+  // anonymous mappings (rw, then ---p) that add up to at least 1 GiB.
+  for (let i = 0; i < maps.length; ) {
+    const first = maps[i]!;
+    let j = i + 1;
+    if (first.name === '') {
+      while (j < maps.length && maps[j]!.name === '' && maps[j]!.start === maps[j - 1]!.end) j++;
+    }
+    const group = maps.slice(i, j);
+    const span = Number(group.at(-1)!.end - first.start);
+    for (const m of group) {
+      if (m.name === '[heap]') out.brk += m.rss;
+      else if (m.name.startsWith('/') || m.name.startsWith('['))
+        out.file += m.name.startsWith('/') ? m.rss : 0;
+      else if (m.name !== '') out.otherAnon += m.rss;
+      else if (span >= GIB) out.sab += m.rss;
+      else if (
+        m.perms.startsWith('rw') &&
+        m.start % BigInt(HEAP_MAX) === 0n &&
+        Number(m.end - m.start) <= HEAP_MAX
+      ) {
+        out.mallocThreads += m.rss;
+        out.mallocThreadArenas++;
+      } else out.otherAnon += m.rss;
+    }
+    i = j;
   }
   return out;
 }

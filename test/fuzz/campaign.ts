@@ -1,5 +1,6 @@
 import { request } from '../support/http.js';
 import { makeDataDir, type ServerProcess, startServerProcess } from '../support/server-process.js';
+import { openSse } from '../support/sse-client.js';
 import { allListed, createCanaries, differences, snapshotCanaries } from './canary.js';
 import { FuzzClient } from './client.js';
 import { checkResponse, learn, type Violation } from './oracle.js';
@@ -104,9 +105,21 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
     const fuzzBefore = await snapshotContexts(base, [...created]);
     const promptsBefore = (await request(`${base}/v1/system-prompts`)).text;
 
-    // ---- restart on the same data ---------------------------------------------------------
+    // ---- restart on the same data, with an event stream open --------------------------------
+    // A client still subscribed must not hold the shutdown up: SIGTERM ends within the bound.
+    const watched = [...created][0];
+    const stream =
+      watched === undefined ? undefined : await openSse(`${base}/v1/contexts/${watched}/events`);
     const code = await stopWithin(server, options.shutdownLimitMs ?? 20_000);
-    if (code !== 0) fail('shutdown_not_clean', 'SIGTERM', 'SIGTERM after the fuzz', `exit ${code}`);
+    stream?.close();
+    if (code !== 0) {
+      fail(
+        'shutdown_not_clean',
+        'SIGTERM',
+        'SIGTERM after the fuzz, one SSE stream open',
+        `exit ${code}`,
+      );
+    }
     server = undefined;
     server = await startServerProcess(data.dir, env);
     const again = server.url;
