@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 
 /**
- * The soak's steady mixed load. The resident data stays steady: `resident` contexts are
+ * The soak's steady mixed load (reads, listing, appends, whole turns, SSE subscribers). The resident data stays steady: `resident` contexts are
  * seeded once and only read; appends go to a small rotating set of scratch contexts, each
  * deleted and replaced once it reaches `scratchMax` messages, so the data in memory moves
  * in a fixed band instead of growing with time. SSE subscribers follow the scratch
@@ -110,6 +110,16 @@ export async function runLoad(options: LoadOptions, counters: LoadCounters): Pro
         slot.id = await createContext(url, `scratch-${seq++}`);
         note('create', 201);
         note('delete', (await call(`${url}/v1/contexts/${old}`, { method: 'DELETE' })).status);
+        return;
+      }
+      if (Math.random() < 0.15) {
+        // A whole turn (user message, state events, the built-in provider's reply).
+        const res = await call(`${url}/v1/contexts/${slot.id}/actions/send_message`, {
+          method: 'POST',
+          json: { content: `turn ${seq++}` },
+        });
+        slot.count++;
+        note('turn', res.status === 409 ? 200 : res.status);
         return;
       }
       const text = messageText(options.messageBytes, seq++);

@@ -108,23 +108,7 @@ try {
   const smapsAfter = smapsRollup(server.pid);
 
   const summary = summarize(samples);
-  console.log(table(samples));
-  console.log(`RSS       ${sparkline(samples, (s) => s.rss)}`);
-  console.log(`heapUsed  ${sparkline(samples, (s) => s.heapUsed)}`);
-  console.log('summary (MB; growth in MB/min over the first and the second half):');
-  for (const [name, s] of Object.entries(summary.series)) {
-    console.log(
-      `  ${name.padEnd(18)} ${String(s.first).padStart(7)} -> ${String(s.last).padStart(7)}` +
-        `  max ${String(s.max).padStart(7)}  ${s.firstHalfMbPerMin} / ${s.secondHalfMbPerMin} MB/min`,
-    );
-  }
-  console.log(
-    `requests ${counters.requests} (${JSON.stringify(counters.byKind)}), errors ${counters.errors}, ` +
-      `failures ${JSON.stringify(counters.failures)}, SSE events ${counters.sseEvents}, ` +
-      `SSE connections ${counters.sseReconnects}`,
-    counters.errorSamples.length > 0 ? `\nerrors: ${counters.errorSamples.join('; ')}` : '',
-  );
-
+  // The samples are written first: a report that fails to print loses nothing.
   const resultsDir = fileURLToPath(new URL('../../../bench/results/', import.meta.url));
   mkdirSync(resultsDir, { recursive: true });
   const file = join(resultsDir, `soak-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
@@ -146,6 +130,23 @@ try {
       1,
     ),
   );
+  console.log(table(samples));
+  console.log(`RSS       ${sparkline(samples, (s) => s.rss)}`);
+  console.log(`heapUsed  ${sparkline(samples, (s) => s.heapUsed)}`);
+  console.log('summary (MB; growth in MB/min over the first and the second half):');
+  for (const [name, s] of Object.entries(summary.series)) {
+    console.log(
+      `  ${name.padEnd(18)} ${String(s.first).padStart(7)} -> ${String(s.last).padStart(7)}` +
+        `  max ${String(s.max).padStart(7)}  ${s.firstHalfMbPerMin} / ${s.secondHalfMbPerMin} MB/min`,
+    );
+  }
+  console.log(
+    `requests ${counters.requests} (${JSON.stringify(counters.byKind)}), errors ${counters.errors}, ` +
+      `failures ${JSON.stringify(counters.failures)}, SSE events ${counters.sseEvents}, ` +
+      `SSE connections ${counters.sseReconnects}`,
+    counters.errorSamples.length > 0 ? `\nerrors: ${counters.errorSamples.join('; ')}` : '',
+  );
+
   console.log(`wrote ${file}`);
   if (Object.keys(counters.failures).length > 0) process.exitCode = 1;
 } finally {
