@@ -6,7 +6,14 @@ import { parseArgs } from 'node:util';
 import { MAIN_PLAN } from './lib/plan.js';
 import { renderMarkdown } from './lib/report.js';
 import type { BenchResults } from './lib/results.js';
-import { type Bench, mainPhase, memoryPhase, type Profile, workersPhase } from './lib/scenarios.js';
+import {
+  appendPhase,
+  type Bench,
+  mainPhase,
+  memoryPhase,
+  type Profile,
+  workersPhase,
+} from './lib/scenarios.js';
 import { renderSvg } from './lib/svg.js';
 import { evaluateTargets } from './lib/targets.js';
 
@@ -29,7 +36,8 @@ const PROFILES: Record<'quick' | 'full', Profile> = {
     durationSeconds: 1.25,
     readConnections: 50,
     appendConnections: 4,
-    appendCount: 500,
+    appendCount: 3000,
+    appendCompactLogRatio: 0.25,
     seedConcurrency: 32,
     memoryContexts: 30,
     memoryMessages: 100,
@@ -47,7 +55,8 @@ const PROFILES: Record<'quick' | 'full', Profile> = {
     durationSeconds: 5,
     readConnections: 50,
     appendConnections: 4,
-    appendCount: 2000,
+    appendCount: 6000,
+    appendCompactLogRatio: 0.25,
     seedConcurrency: 32,
     memoryContexts: 1000,
     memoryMessages: 100,
@@ -61,14 +70,14 @@ const PROFILES: Record<'quick' | 'full', Profile> = {
   },
 };
 
-const PHASES = ['main', 'memory', 'workers'] as const;
+const PHASES = ['main', 'appends', 'memory', 'workers'] as const;
 type Phase = (typeof PHASES)[number];
 const PHASE_OF: Record<string, Phase> = {
   S1: 'main',
   S2: 'main',
   S3: 'main',
   S4: 'main',
-  S5: 'main',
+  S5: 'appends',
   S6: 'memory',
   S7: 'workers',
 };
@@ -112,7 +121,9 @@ async function main(): Promise<void> {
     process.stdout.write(`[${t}s] ${message}\n`);
   };
 
-  const command = `npm run bench${values.quick ? ' -- --quick' : ''}`;
+  const command =
+    `npm run bench${values.quick ? ' -- --quick' : ''}` +
+    `${values.only === undefined ? '' : ` -- --only ${values.only}`}`;
   const results: BenchResults = {
     schema: 1,
     mode: profile.mode,
@@ -133,6 +144,7 @@ async function main(): Promise<void> {
       readConnections: profile.readConnections,
       appendConnections: profile.appendConnections,
       appendCount: profile.appendCount,
+      appendCompactLogRatio: profile.appendCompactLogRatio,
       seedConcurrency: profile.seedConcurrency,
       noisyCpu: profile.noisyCpu,
       retries: profile.retries,
@@ -162,7 +174,7 @@ async function main(): Promise<void> {
     `${profile.mode} run on ${CORES} cores, Node ${process.versions.node}: phases ${phases.join(', ')}; ` +
       `${perRun} s per run (${profile.warmupSeconds} s warm-up + ${profile.durationSeconds} s measured), ` +
       `${profile.readConnections} connections for reads, ${profile.appendConnections} for S5 appends; ` +
-      `about ${runs} runs in S1–S5; S6 ${profile.memoryContexts} × ${profile.memoryMessages} messages; ` +
+      `about ${runs} runs in S1–S4; S6 ${profile.memoryContexts} × ${profile.memoryMessages} messages; ` +
       `S7 workers ${profile.workerCounts.join(', ')}`,
   );
 
@@ -177,6 +189,7 @@ async function main(): Promise<void> {
   };
   try {
     if (phases.includes('main')) await mainPhase(bench);
+    if (phases.includes('appends')) await appendPhase(bench);
     if (phases.includes('memory')) await memoryPhase(bench);
     if (phases.includes('workers')) await workersPhase(bench);
   } finally {

@@ -24,11 +24,16 @@ export interface Config {
   llmTimeoutMs: number;
   apiToken: string | undefined;
   fsync: boolean;
+  compactLogRatio: number;
+  compactMinLogBytes: number;
   compactAfterRecords: number;
   mainThreadReads: boolean;
   checkedLocks: boolean;
   faultInjection: boolean;
   longWaitMs: number;
+  shutdownTimeoutMs: number;
+  sseMaxQueuedEvents: number;
+  sseMaxQueuedBytes: number;
 }
 
 interface Setting<K extends keyof Config> {
@@ -45,6 +50,16 @@ function integer(min: number, max = Number.MAX_SAFE_INTEGER) {
     const value = Number(raw);
     if (!Number.isInteger(value) || value < min || value > max) {
       throw new Error(`expected an integer in [${min}, ${max}], got "${raw}"`);
+    }
+    return value;
+  };
+}
+
+function decimal(min: number, max: number) {
+  return (raw: string): number => {
+    const value = Number(raw);
+    if (raw.trim() === '' || !Number.isFinite(value) || value < min || value > max) {
+      throw new Error(`expected a number in [${min}, ${max}], got "${raw}"`);
     }
     return value;
   };
@@ -154,11 +169,42 @@ const settings: { [K in keyof Config]: Setting<K> } = {
     parse: boolean,
     fallback: () => true,
   },
+  compactLogRatio: {
+    key: 'compactLogRatio',
+    env: 'COMPACT_LOG_RATIO',
+    parse: decimal(0.01, 100),
+    fallback: () => 1,
+  },
+  compactMinLogBytes: {
+    key: 'compactMinLogBytes',
+    env: 'COMPACT_MIN_LOG_BYTES',
+    parse: integer(0, 2 ** 31),
+    fallback: () => MiB,
+  },
+  // Count-based compaction, kept as an extra trigger for tests (0: off, the default).
   compactAfterRecords: {
     key: 'compactAfterRecords',
     env: 'COMPACT_AFTER_RECORDS',
-    parse: integer(1),
-    fallback: () => 1000,
+    parse: integer(0),
+    fallback: () => 0,
+  },
+  shutdownTimeoutMs: {
+    key: 'shutdownTimeoutMs',
+    env: 'SHUTDOWN_TIMEOUT_MS',
+    parse: integer(0, 600_000),
+    fallback: () => 10_000,
+  },
+  sseMaxQueuedEvents: {
+    key: 'sseMaxQueuedEvents',
+    env: 'SSE_MAX_QUEUED_EVENTS',
+    parse: integer(1, 1_000_000),
+    fallback: () => 500,
+  },
+  sseMaxQueuedBytes: {
+    key: 'sseMaxQueuedBytes',
+    env: 'SSE_MAX_QUEUED_BYTES',
+    parse: integer(64 * 1024, 1024 * MiB),
+    fallback: () => 4 * MiB,
   },
 };
 

@@ -15,7 +15,13 @@ async function main(): Promise<void> {
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
-    server.log.info({ signal }, 'draining');
+    server.log.info({ signal, timeoutMs: config.shutdownTimeoutMs }, 'draining');
+    // The drain cuts connections at SHUTDOWN_TIMEOUT_MS; should stopping the workers then
+    // hang as well, the process still ends.
+    setTimeout(() => {
+      server.log.error('shutdown did not finish in time; exiting');
+      process.exit(1);
+    }, config.shutdownTimeoutMs + 5_000).unref();
     server.close().then(
       () => {
         server.log.info('stopped');

@@ -1,4 +1,5 @@
 import { mkdirSync } from 'node:fs';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import { serve } from '@hono/node-server';
@@ -6,8 +7,13 @@ import { ResidentSet } from './cache/resident-set.js';
 import { SummaryIndex } from './catalog/summary-index.js';
 import type { Config } from './config.js';
 import { ConversationEngine } from './engine/conversation-engine.js';
+import { settleInterruptedTurns } from './engine/interrupted-turns.js';
 import { EventHub } from './events/event-hub.js';
+import { registerSseMetrics } from './events/sse-metrics.js';
+import { SseStreams } from './events/sse-stream.js';
 import { createApp } from './http/app.js';
+import { answerClientError } from './http/client-error.js';
+import { drainHttp } from './http/shutdown.js';
 import { createProvider } from './llm/create-provider.js';
 import { createLogger, type Logger } from './log.js';
 import { registerLockMetrics } from './metrics/lock-metrics.js';
@@ -30,7 +36,10 @@ export interface RunningServer {
   log: Logger;
   /** The registry behind `GET /metrics`; add collectors to it (see src/metrics/). */
   metrics: Metrics;
-  /** Stops accepting, drains in-flight requests, stops the workers. */
+  /**
+   * Stops accepting, ends the event streams, lets in-flight requests finish for up to
+   * `SHUTDOWN_TIMEOUT_MS` (then cuts the connections left), stops the workers.
+   */
   close(): Promise<void>;
 }
 
@@ -69,7 +78,11 @@ export async function startServer(config: Config): Promise<RunningServer> {
       dataDir,
       fsync: config.fsync,
       lockTimeoutMs: config.lockTimeoutMs,
-      compactAfterRecords: config.compactAfterRecords,
+      compaction: {
+        logRatio: config.compactLogRatio,
+        minLogBytes: config.compactMinLogBytes,
+        afterRecords: config.compactAfterRecords,
+      },
       logLevel: config.logLevel,
       faultInjection: config.faultInjection,
     },
@@ -92,7 +105,14 @@ export async function startServer(config: Config): Promise<RunningServer> {
     : undefined;
   const contexts = new ContextService(pool, residents, index, mainThreadReads);
   const prompts = await PromptStore.open(dataDir);
-  const events = new EventHub();
+  const sseLimits = { maxEvents: config.sseMaxQueuedEvents, maxBytes: config.sseMaxQueuedBytes };
+  // The hub holds twice what a subscriber may have queued: one disconnected at its bound
+  // still finds every event it missed when it resumes.
+  const events = new EventHub({
+    maxEvents: 2 * sseLimits.maxEvents,
+    maxBytes: 2 * sseLimits.maxBytes,
+  });
+  const sse = new SseStreams(sseLimits, log);
   const engine = new ConversationEngine(
     contexts,
     createProvider(config),
@@ -101,6 +121,8 @@ export async function startServer(config: Config): Promise<RunningServer> {
     events,
     log,
   );
+  // Turns cut short by the end of the last process: settled before anything is served.
+  const interrupted = await settleInterruptedTurns(index, contexts, log);
   const metrics = createMetrics({
     work,
     residents,
@@ -112,6 +134,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
     lockRegistry.publishStats(); // the main thread's own try-lock reads
     return lockRegistry.readStats();
   });
+  registerSseMetrics(metrics.registry, sse);
   const app = createApp({
     config,
     log,
@@ -123,6 +146,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
     engine,
     prompts,
     events,
+    sse,
     metrics: metrics.registry,
   });
 
@@ -132,6 +156,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
     );
     s.once('error', reject);
   });
+  server.on('clientError', answerClientError);
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `http://${host}:${address.port}`;
@@ -142,6 +167,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
       dataDir,
       contexts: index.size,
       corrupt: index.unreadableCount,
+      interruptedTurns: interrupted.settled,
       listingBytesRead: scan.bytesRead,
     },
     'listening',
@@ -152,7 +178,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
     log,
     metrics,
     close: async () => {
-      await new Promise<void>((done) => server.close(() => done()));
+      await drainHttp(server as Server, sse, engine, config.shutdownTimeoutMs, log);
       supervisor.stop();
       await pool.close();
     },

@@ -39,7 +39,7 @@ const dispatcher = new TaskDispatcher(
   storage,
   {
     lockTimeoutMs: init.lockTimeoutMs,
-    compactAfterRecords: init.compactAfterRecords,
+    compaction: init.compaction,
     onError: (traceId, err, mapped) =>
       log.error({ traceId, err, code: mapped.code }, 'task failed'),
   },

@@ -1,5 +1,5 @@
 import autocannon from 'autocannon';
-import type { LoadJob, LoadResult } from './load.js';
+import type { LoadJob, LoadResult, StorageWork } from './load.js';
 import { cpuSecondsOf, machineBusySeconds, waitIdle } from './process.js';
 import { Samples, summarize } from './stats.js';
 
@@ -22,6 +22,22 @@ interface Measured {
   statuses: Record<string, number>;
   errors: number;
   timeouts: number;
+}
+
+/** The product's storage counters of appends (op="appendMessage"), from /metrics. */
+async function storageCounters(url: string): Promise<StorageWork> {
+  const res = await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(10_000) });
+  const text = await res.text();
+  const read = (name: string) => {
+    const line = text.split('\n').find((l) => l.startsWith(`${name}{op="appendMessage"} `));
+    return line === undefined ? 0 : Number(line.slice(line.lastIndexOf(' ') + 1));
+  };
+  return {
+    appends: read('ccs_storage_appends_total'),
+    appendBytes: read('ccs_storage_append_bytes_total'),
+    compactions: read('ccs_storage_compactions_total'),
+    compactBytes: read('ccs_storage_compact_bytes_total'),
+  };
 }
 
 function pick<T>(items: readonly T[]): T {
@@ -104,6 +120,7 @@ async function handle(job: LoadJob): Promise<LoadResult> {
     // Let the server work off what the warm-up left in flight before measuring.
     await waitIdle(job.serverPid);
   }
+  const storageBefore = job.storageWork ? await storageCounters(job.url) : undefined;
   const cpuBefore = process.cpuUsage();
   const serverBefore = cpuSecondsOf(job.serverPid);
   const machineBefore = machineBusySeconds();
@@ -113,6 +130,16 @@ async function handle(job: LoadJob): Promise<LoadResult> {
   const cpu = process.cpuUsage(cpuBefore);
   // Requests still in flight when the run ended: the next run must not pay for them.
   const drainSeconds = await waitIdle(job.serverPid);
+  let storage: StorageWork | undefined;
+  if (storageBefore !== undefined) {
+    const after = await storageCounters(job.url);
+    storage = {
+      appends: after.appends - storageBefore.appends,
+      appendBytes: after.appendBytes - storageBefore.appendBytes,
+      compactions: after.compactions - storageBefore.compactions,
+      compactBytes: after.compactBytes - storageBefore.compactBytes,
+    };
+  }
   const s = measured.seconds;
   const wall = measured.wallSeconds;
   const serverCpu = (serverAfter - serverBefore) / wall;
@@ -128,6 +155,7 @@ async function handle(job: LoadJob): Promise<LoadResult> {
     loadCpu,
     otherCpu: Math.max(0, (machineAfter - machineBefore) / wall - serverCpu - loadCpu),
     drainSeconds,
+    ...(storage === undefined ? {} : { storage }),
   };
 }
 

@@ -23,6 +23,18 @@ export interface LoadJob {
   amount?: number;
   /** The server's pid, to read its CPU time over the measured run. */
   serverPid: number;
+  /** Also read what the server wrote to storage for the measured appends (its /metrics). */
+  storageWork?: boolean;
+}
+
+/** Storage work of the measured run's appends, from the product's own /metrics counters. */
+export interface StorageWork {
+  appends: number;
+  /** Log frames written. */
+  appendBytes: number;
+  compactions: number;
+  /** Snapshot files written by those compactions. */
+  compactBytes: number;
 }
 
 export interface LoadResult {
@@ -45,6 +57,8 @@ export interface LoadResult {
   otherCpu: number;
   /** Seconds the server took to go idle after the run (requests left in flight). */
   drainSeconds: number;
+  /** With `storageWork`: what the measured appends wrote. */
+  storage?: StorageWork;
 }
 
 const CHILD = fileURLToPath(new URL('./load-child.js', import.meta.url));

@@ -7,7 +7,7 @@ import {
 } from './dataset.js';
 
 /**
- * The shared dataset of S1–S5: which contexts the product is seeded with, and the GET
+ * The shared dataset of S1–S4: which contexts the product is seeded with, and the GET
  * requests the benchmark sends (the fairness test checks every system answers them with the
  * same bytes).
  */
@@ -20,7 +20,7 @@ export interface MainPlan {
   /** S3: this many contexts of `mixedMessages` each. */
   mixedContexts: number;
   mixedMessages: number;
-  /** S5: the small context (the large one is S4's largest). */
+  /** S5: the small context (the large one has as many messages as S4's largest). */
   smallAppendMessages: number;
 }
 
@@ -44,8 +44,6 @@ export function mainSpecs(plan: MainPlan): ContextSpec[] {
       key: mixedKey(i),
       messages: plan.mixedMessages,
     })),
-    { key: 'append-small', messages: plan.smallAppendMessages },
-    { key: 'append-warmup', messages: plan.smallAppendMessages },
   ];
 }
 

@@ -34,6 +34,8 @@ export interface Settings {
   readConnections: number;
   appendConnections: number;
   appendCount: number;
+  /** COMPACT_LOG_RATIO of S5's product (absent in runs before it had its own). */
+  appendCompactLogRatio?: number;
   seedConcurrency: number;
   noisyCpu: number;
   retries: number;

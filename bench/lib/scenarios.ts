@@ -45,6 +45,12 @@ export interface Profile {
   appendConnections: number;
   /** Appends measured per S5 case (a count, so both contexts grow alike). */
   appendCount: number;
+  /**
+   * S5's product compacts when a log reaches this fraction of its snapshot
+   * (COMPACT_LOG_RATIO), so that `appendCount` appends cross several compactions of the
+   * large context too.
+   */
+  appendCompactLogRatio: number;
   /** Requests in flight while seeding. */
   seedConcurrency: number;
   /** S6 size: contexts × messages of `MAIN_PLAN.messageBytes`. */
@@ -117,7 +123,7 @@ interface Trial {
   server: ServerProcess;
   requests: LoadRequest[];
   connections: number;
-  extra?: { warmupRequests?: LoadRequest[]; amount?: number };
+  extra?: { warmupRequests?: LoadRequest[]; amount?: number; storageWork?: boolean };
 }
 
 /** Trials that run back to back and are kept together (S3's read-only and mixed runs). */
@@ -242,7 +248,7 @@ function dirBytes(dir: string): number {
 }
 
 /**
- * S1–S5 on one shared dataset: the product is seeded, the baselines load its exact data,
+ * S1–S4 on one shared dataset: the product is seeded, the baselines load its exact data,
  * and every scenario runs against every system, the order alternating from one scenario
  * (or case) to the next.
  */
@@ -264,7 +270,7 @@ export async function mainPhase(bench: Bench): Promise<void> {
     );
     const ids = seeded.value;
     results.seeding.push({
-      phase: 'S1–S5 dataset (product, through its API)',
+      phase: 'S1–S4 dataset (product, through its API)',
       contexts: specs.length,
       messages,
       seconds: seeded.seconds,
@@ -346,13 +352,47 @@ export async function mainPhase(bench: Bench): Promise<void> {
         ];
       }),
     );
+  } finally {
+    await Promise.all([...servers.values()].map((s) => s.stop()));
+  }
+}
 
-    // S5: appends to a context of 10 and to one of 10,000 messages (the product only: the
-    // baselines keep nothing durable, so their appends cost nothing comparable). Each
-    // measured run makes a fixed number of appends, so both contexts grow by the same count
-    // (and go through the same number of log compactions); the warm-up appends elsewhere.
+/**
+ * S5: appends to a context of 10 and to one of 10,000 messages, on a product of their own
+ * (the baselines keep nothing durable, so their appends cost nothing comparable). Each
+ * measured run makes a fixed number of appends, so both contexts grow by the same count;
+ * the warm-up appends to a third context. The server's own counters give the bytes each
+ * run wrote to storage (log frames and compacted snapshots) beside its time.
+ */
+export async function appendPhase(bench: Bench): Promise<void> {
+  const plan = MAIN_PLAN;
+  const { profile, results } = bench;
+  const largest = Math.max(...plan.pageSizes);
+  const product = await startProduct(join(bench.tmp, 'append-data'), {
+    env: { COMPACT_LOG_RATIO: String(profile.appendCompactLogRatio) },
+  });
+  try {
+    const specs = [
+      { key: 'append-small', messages: plan.smallAppendMessages },
+      { key: 'append-warmup', messages: plan.smallAppendMessages },
+      { key: 'append-large', messages: largest },
+    ];
+    const messages = specs.reduce((sum, s) => sum + s.messages, 0);
+    bench.log(`S5: seeding ${specs.length} contexts, ${fmt(messages)} messages…`);
+    const seeded = await timed(() =>
+      seedProduct(product.url, specs, {
+        messageBytes: plan.messageBytes,
+        concurrency: profile.seedConcurrency,
+      }),
+    );
+    const ids = seeded.value;
+    results.seeding.push({
+      phase: 'S5 dataset (product, through its API)',
+      contexts: specs.length,
+      messages,
+      seconds: seeded.seconds,
+    });
     const body = JSON.stringify(messageBody(2, plan.messageBytes));
-    const largest = Math.max(...plan.pageSizes);
     const warmup: LoadRequest = {
       method: 'POST',
       paths: [appendPath(ids.get('append-warmup')!)],
@@ -364,7 +404,7 @@ export async function mainPhase(bench: Bench): Promise<void> {
       (
         [
           [`${fmt(plan.smallAppendMessages)} messages`, 'append-small'],
-          [`${fmt(largest)} messages`, pageKey(largest)],
+          [`${fmt(largest)} messages`, 'append-large'],
         ] as const
       ).map(([caseName, key]) => [
         {
@@ -378,13 +418,13 @@ export async function mainPhase(bench: Bench): Promise<void> {
           server: product,
           requests: [{ method: 'POST', paths: [appendPath(ids.get(key)!)], body }],
           connections: profile.appendConnections,
-          extra: { warmupRequests: [warmup], amount: profile.appendCount },
+          extra: { warmupRequests: [warmup], amount: profile.appendCount, storageWork: true },
         },
       ]),
       1,
     );
   } finally {
-    await Promise.all([...servers.values()].map((s) => s.stop()));
+    await product.stop();
   }
 }
 

@@ -1,61 +1,78 @@
 import { randomUUID } from 'node:crypto';
 import { AppError } from '../errors.js';
-import type { EventHub } from '../events/event-hub.js';
+import type { EventHub, EventKind } from '../events/event-hub.js';
 import type { FsmEvent } from '../fsm/state-machine.js';
 import type { LlmProvider, LlmResponse } from '../llm/provider.js';
 import { LlmError } from '../llm/provider.js';
 import type { Logger } from '../log.js';
-import { type ContextDto, type MessageNode, statusName, type ToolCall } from '../model/types.js';
-import { errorOf } from '../pool/context-pool.js';
+import { checkJsonValue } from '../model/json-value.js';
+import { statusName, type ToolCall } from '../model/types.js';
 import type { PromptStore } from '../prompts/prompt-store.js';
 import type { ContextService, ContextTask } from '../service/context-service.js';
 import type { EngineMessage, PromptView } from '../store/turn-store.js';
 import type { ToolRegistry } from '../tools/registry.js';
 import { buildChat } from './prompt.js';
+import { isStorageError, messageOf, type StepResult, Turn, type TurnHost } from './turn.js';
 
 export interface TurnResult {
   status: number;
   body: Record<string, unknown>;
+  headers?: Record<string, string>;
 }
 
-interface StepResult {
-  context: ContextDto;
-  messages: MessageNode[];
+/** How a failed turn is answered: the error, its code and status. */
+interface Failure {
+  status: number;
+  code: string;
+  error: string;
 }
 
-const decoder = new TextDecoder();
+interface Settled {
+  step: StepResult;
+  failure?: Failure;
+}
+
+/** `state_detail.error` of a context that was found in an unsettled state with no turn. */
+export const ORPHANED_TURN =
+  'the previous turn was interrupted before it settled (no turn was running it any more)';
 
 /**
- * Drives the state machine of a conversation turn (DESIGN §5) from the main thread. Every
+ * Drives the state machine of a conversation turn (src/fsm/) from the main thread. Every
  * step that changes data is one short write task on a worker (persisted before it is
  * visible); the LLM call and the tools run here with no lock held, so the context stays
- * readable while the model thinks. Each state change and appended message is published
- * as a live event; streamed text as `delta` events.
+ * readable while the model thinks. Each state change and appended message is published as a live event;
+ * streamed text as `delta` events.
+ *
+ * No failure leaves a context unsettled: a turn that owned the context and fails, for
+ * whatever reason, ends in Failed (see `drive`); a context found unsettled with no turn
+ * of this process running it (the turn's own settling failed) is settled by the next
+ * `send_message`; one found unsettled at start-up by `settleInterruptedTurns`.
  */
-export class ConversationEngine {
+export class ConversationEngine implements TurnHost {
+  /** Turns in progress in this process, per context id (a count: a rejected send counts too). */
+  private readonly running = new Map<string, number>();
+
   constructor(
     private readonly contexts: ContextService,
     private readonly provider: LlmProvider,
     private readonly tools: ToolRegistry,
     private readonly prompts: PromptStore,
     private readonly events: EventHub,
-    private readonly log: Logger,
+    readonly log: Logger,
   ) {}
 
   /** `send_message`: accepted in Idle and Failed (else 409 `context_busy`). */
-  async sendMessage(id: string, traceId: string, content: EngineMessage['content']) {
-    const turn = new Turn(this, id, traceId);
-    return turn.guard(async () => {
-      await turn.step({ op: 'beginTurn', content });
-      return this.respond(await this.complete(turn));
+  sendMessage(id: string, traceId: string, content: EngineMessage['content']) {
+    return this.drive(id, traceId, async (turn) => {
+      await this.begin(turn, content);
+      return this.complete(turn);
     });
   }
 
   /** `approve_tools`: runs approved calls, reports denied ones, and lets the LLM continue. */
-  async approveTools(id: string, traceId: string, approve: string[]) {
-    const turn = new Turn(this, id, traceId);
-    return turn.guard(async () => {
-      const decided = await turn.step({ op: 'decideTools', approve }, false);
+  approveTools(id: string, traceId: string, approve: string[]) {
+    return this.drive(id, traceId, async (turn) => {
+      const decided = await turn.start({ op: 'decideTools', approve }, false);
       const calls = decided.messages[0]?.tool_calls ?? [];
       const results = await Promise.all(calls.map((call) => this.toolMessage(call)));
       if (decided.context.current_state === 'ExecutingTools') {
@@ -68,25 +85,86 @@ export class ConversationEngine {
       } else {
         await turn.step({ op: 'appendAndTransition', messages: results, events: [] });
       }
-      return this.respond(await this.complete(turn));
+      return this.complete(turn);
     });
   }
 
+  /** How many turns this process is running now (logged at shutdown). */
+  get runningTurns(): number {
+    let n = 0;
+    for (const count of this.running.values()) n += count;
+    return n;
+  }
+
   /**
-   * Asks the LLM until the turn settles: Idle, AwaitingToolApproval, or Failed after the
-   * retries. Returns the last step's context.
+   * Runs one turn and answers it. Whatever fails after the turn took the context — a
+   * provider, a tool, a worker, storage, a bug — is caught here and the context settled
+   * in Failed before the answer goes out: 4xx when the input was at fault, 502 when the
+   * LLM failed, 500/503 otherwise, each with the settled context. Failures before that
+   * (409 busy, 404) are thrown as they are: the context is not this turn's to touch.
    */
-  private async complete(turn: Turn): Promise<StepResult> {
-    let current = await turn.step({
-      op: 'transition',
-      events: [{ type: 'LLMRequestInitiated' }],
-    });
+  private async drive(
+    id: string,
+    traceId: string,
+    work: (turn: Turn) => Promise<Settled>,
+  ): Promise<TurnResult> {
+    const turn = new Turn(this, id, traceId);
+    this.running.set(id, (this.running.get(id) ?? 0) + 1);
+    try {
+      const settled = await work(turn);
+      if (!turn.settled) throw new Error(`the turn ended in ${turn.last?.context.current_state}`);
+      return this.respond(settled);
+    } catch (err) {
+      // A first step that failed to store was still this turn's attempt on a settled
+      // context: it is marked Failed too (in memory, as storage refuses).
+      if (!turn.owned && !isStorageError(err)) throw err;
+      if (err instanceof AppError) {
+        this.log.warn({ traceId, context: id, code: err.code, err: err.message }, 'turn failed');
+      } else {
+        this.log.error({ traceId, context: id, err }, 'turn failed unexpectedly');
+      }
+      await turn.abort(err);
+      return answerFailure(turn, err);
+    } finally {
+      const left = (this.running.get(id) ?? 1) - 1;
+      if (left === 0) this.running.delete(id);
+      else this.running.set(id, left);
+    }
+  }
+
+  /**
+   * Starts a turn. A 409 `context_busy` while no other turn of this process runs on the
+   * context means the turn that left it unsettled is gone (its own settling failed): the
+   * context is settled in Failed and the send goes ahead.
+   */
+  private async begin(turn: Turn, content: EngineMessage['content']): Promise<void> {
+    try {
+      await turn.start({ op: 'beginTurn', content });
+    } catch (err) {
+      const busy = err instanceof AppError && err.code === 'context_busy';
+      if (!busy || (this.running.get(turn.id) ?? 0) > 1) throw err;
+      this.log.warn({ traceId: turn.traceId, context: turn.id }, 'settling an orphaned turn');
+      await turn.read({
+        op: 'transition',
+        events: [{ type: 'TurnAborted', error: ORPHANED_TURN }],
+      });
+      await turn.start({ op: 'beginTurn', content });
+    }
+  }
+
+  /**
+   * Asks the LLM until the turn settles: Idle, AwaitingToolApproval, or Failed (after the
+   * retries, at once for a non-transient failure or an answer the server cannot store).
+   */
+  private async complete(turn: Turn): Promise<Settled> {
+    await turn.step({ op: 'transition', events: [{ type: 'LLMRequestInitiated' }] });
     for (let retries = 0; ; retries++) {
       const view = (await turn.read({ op: 'promptView' })) as unknown as PromptView;
       const started = performance.now();
       let streamed = false;
       let streaming: Promise<unknown> = Promise.resolve();
-      let response: LlmResponse;
+      let response: LlmResponse | undefined;
+      let problem: unknown;
       try {
         response = await this.provider.complete(
           {
@@ -99,23 +177,30 @@ export class ConversationEngine {
             onStreamStart: () => {
               streamed = true;
               streaming = turn.step({ op: 'transition', events: [{ type: 'LLMStreamStarted' }] });
-              streaming.catch(() => {});
+              streaming.catch(() => {}); // awaited below
             },
             onDelta: (text) => this.events.publish(turn.id, 'delta', { text }),
           },
         );
-        await streaming;
+        refuseUnstorable(response);
       } catch (err) {
-        await streaming.catch(() => {}); // a failed state write surfaces below, not here
-        if (!(err instanceof LlmError)) throw err;
-        this.log.warn({ traceId: turn.traceId, err: err.message, retries }, 'LLM call failed');
-        const failure: FsmEvent = err.transient
-          ? { type: 'ToolExecutionFailed', error: err.message, retryCount: retries }
-          : { type: 'FatalError', error: err.message };
-        await turn.step({ op: 'transition', events: [failure] });
-        if (!err.transient) return turn.last!;
-        current = await turn.step({ op: 'transition', events: [{ type: 'Retry' }] });
-        if (current.context.current_state === 'Failed') return current;
+        problem = err ?? new Error('the LLM provider failed');
+      }
+      await streaming; // a state write that failed ends the turn (drive settles it)
+      if (problem !== undefined || response === undefined) {
+        const failure = llmFailure(problem);
+        const transient = problem instanceof LlmError && problem.transient;
+        this.log.warn(
+          { traceId: turn.traceId, err: failure.error, retries, transient },
+          'LLM call failed',
+        );
+        const event: FsmEvent = transient
+          ? { type: 'ToolExecutionFailed', error: failure.error, retryCount: retries }
+          : { type: 'FatalError', error: failure.error };
+        const failed = await turn.step({ op: 'transition', events: [event] });
+        if (!transient) return { step: failed, failure };
+        const next = await turn.step({ op: 'transition', events: [{ type: 'Retry' }] });
+        if (next.context.current_state === 'Failed') return { step: next, failure: llmFailed() };
         continue;
       }
       await turn.step({
@@ -130,7 +215,7 @@ export class ConversationEngine {
         display_preference: 'Default',
         ui_hints: null,
       }));
-      return turn.step({
+      const step = await turn.step({
         op: 'appendAndTransition',
         messages: [
           {
@@ -147,6 +232,7 @@ export class ConversationEngine {
         ],
         events: [{ type: 'LLMResponseProcessed', hasToolCalls: calls.length > 0 }],
       });
+      return { step };
     }
   }
 
@@ -170,89 +256,74 @@ export class ConversationEngine {
     };
   }
 
-  private respond(settled: StepResult): TurnResult {
-    const context = settled.context;
+  private respond({ step, failure }: Settled): TurnResult {
+    const context = step.context;
     const body = { context, status: statusName(context.current_state) };
-    if (context.current_state === 'Failed') {
-      return {
-        status: 502,
-        body: {
-          error: context.state_detail?.error ?? 'the LLM failed',
-          code: 'llm_failed',
-          ...body,
-        },
-      };
-    }
-    return { status: 200, body };
+    if (failure === undefined && context.current_state === 'Failed') failure = llmFailed();
+    if (failure === undefined) return { status: 200, body };
+    const error = context.state_detail?.error ?? failure.error;
+    return { status: failure.status, body: { error, code: failure.code, ...body } };
   }
 
-  /** @internal: used by Turn. */
+  /** @internal (TurnHost): runs a task on the context. */
   run(id: string, traceId: string, task: ContextTask) {
     return this.contexts.run(id, traceId, task);
   }
 
-  /** @internal: used by Turn. */
-  publish(id: string, kind: 'state' | 'message', data: unknown): void {
+  /** @internal (TurnHost): publishes a live event. */
+  publish(id: string, kind: EventKind, data: unknown): void {
     this.events.publish(id, kind, data);
   }
 }
 
-/** One request's walk through the state machine: its steps, events and failure handling. */
-class Turn {
-  last: StepResult | undefined;
-
-  constructor(
-    private readonly engine: ConversationEngine,
-    readonly id: string,
-    readonly traceId: string,
-  ) {}
-
-  /** Runs a write step; publishes the messages it appended and the state it reached. */
-  async step(task: ContextTask, publishMessages = true): Promise<StepResult> {
-    const result = (await this.read(task)) as unknown as StepResult;
-    if (publishMessages) {
-      for (const m of result.messages) this.engine.publish(this.id, 'message', m);
+/**
+ * What the engine stores from an answer must come back as it was stored: tool-call
+ * arguments, ids and names and the usage object go through the same check as request
+ * bodies (nesting, well-formed Unicode, no `__proto__`), whichever provider produced them;
+ * an answer that breaks it is the LLM's failure (not retried). The answer's text is made
+ * well-formed instead (a lone surrogate becomes U+FFFD): it was never acknowledged to
+ * anyone as it was.
+ */
+function refuseUnstorable(response: LlmResponse): void {
+  response.content = response.content.toWellFormed();
+  try {
+    for (const call of response.toolCalls) {
+      checkJsonValue([call.id, call.name], 'a tool call');
+      checkJsonValue(call.arguments, `the arguments of the call of tool "${call.name}"`);
     }
-    const state = result.context.current_state;
-    if (this.last?.context.current_state !== state) {
-      this.engine.publish(this.id, 'state', {
-        state,
-        status: statusName(state),
-        detail: result.context.state_detail,
-        version: result.context.version,
-      });
-    }
-    this.last = result;
-    return result;
+    checkJsonValue(response.usage, 'the usage figures');
+  } catch (err) {
+    throw new LlmError(`the LLM answer was refused: ${messageOf(err)}`, false);
   }
+}
 
-  async read(task: ContextTask): Promise<Record<string, unknown>> {
-    const reply = await this.engine.run(this.id, this.traceId, task);
-    if (reply.head.status >= 400) throw errorOf(reply);
-    return JSON.parse(decoder.decode(reply.body)) as Record<string, unknown>;
+/**
+ * How a failed LLM call is answered. A 4xx `AppError` means the request's own input cannot
+ * be answered (the built-in provider's `!tool` arguments break the JSON rules): it answers
+ * with that status. Anything else is the LLM's failure: 502 `llm_failed`.
+ */
+function llmFailure(err: unknown): Failure {
+  if (err instanceof AppError && err.status < 500) {
+    return { status: err.status, code: err.code, error: err.message };
   }
+  return { ...llmFailed(), error: messageOf(err) };
+}
 
-  /**
-   * Runs the turn; if a step cannot be persisted (storage failure), the context goes to
-   * Failed in memory — what was stored stays intact — and the action answers 500.
-   */
-  async guard(work: () => Promise<TurnResult>): Promise<TurnResult> {
-    try {
-      return await work();
-    } catch (err) {
-      if (err instanceof AppError && err.code === 'storage_error') await this.markFailed(err);
-      throw err;
-    }
+/** The answer to a turn that failed outside the LLM call, with the settled context. */
+function answerFailure(turn: Turn, err: unknown): TurnResult {
+  const failure: Failure =
+    err instanceof AppError
+      ? { status: err.status, code: err.code, error: err.message }
+      : { status: 500, code: 'internal_error', error: 'internal error' };
+  const context = turn.last?.context;
+  const body: Record<string, unknown> = { error: failure.error, code: failure.code };
+  if (context !== undefined) {
+    body.context = context;
+    body.status = statusName(context.current_state);
   }
+  return { status: failure.status, body, headers: err instanceof AppError ? err.headers : {} };
+}
 
-  private async markFailed(err: AppError): Promise<void> {
-    try {
-      await this.step({
-        op: 'forceState',
-        state: { name: 'Failed', detail: { error: `storage failure: ${err.message}` } },
-      });
-    } catch {
-      // The context could not even be marked; the error reply still goes out.
-    }
-  }
+function llmFailed(): Failure {
+  return { status: 502, code: 'llm_failed', error: 'the LLM failed' };
 }

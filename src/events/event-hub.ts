@@ -2,39 +2,74 @@ import { LRUCache } from 'lru-cache';
 
 export type EventKind = 'state' | 'message' | 'delta';
 
-export interface ContextEvent {
+/** An event as it is held and sent: serialised once, whoever reads it. */
+export interface HeldEvent {
   /** Increasing per context, from 1; what `Last-Event-ID` names. */
   id: number;
-  event: EventKind;
-  data: unknown;
+  /** The whole Server-Sent Events frame (`id:`, `event:`, `data:` lines and the blank line). */
+  frame: string;
+  /** UTF-8 length of `frame`. */
+  bytes: number;
+  /** Bytes published on the channel up to and including this event. */
+  end: number;
 }
 
-type Listener = (event: ContextEvent) => void;
+/** The window of events kept per watched context. */
+export interface HoldLimits {
+  maxEvents: number;
+  maxBytes: number;
+}
+
+type Wake = () => void;
 
 interface Channel {
   next: number;
-  held: ContextEvent[];
-  listeners: Set<Listener>;
+  held: HeldEvent[];
+  heldBytes: number;
+  /** Bytes ever published on the channel (what `HeldEvent.end` counts against). */
+  total: number;
+  listeners: Set<Wake>;
+}
+
+/** A subscriber's view of one context's events; it reads them at its own pace. */
+export interface Subscription {
+  /** The first held event after `id`, or undefined when there is none (yet). */
+  after(id: number): HeldEvent | undefined;
+  /** Events published after `id`, and their bytes: what a subscriber at `id` has yet to send. */
+  behind(id: number): { events: number; bytes: number };
+  /** The id of the newest event published (0 before the first). */
+  readonly newest: number;
+  unsubscribe(): void;
 }
 
 /**
  * Live events of each context (state changes, appended messages, streamed LLM deltas), on
  * the main thread. Events are kept only for contexts someone has subscribed to: a context
  * nobody watches costs nothing (its events are dropped unseen, and `wants` lets callers
- * skip building them). A watched context keeps its last `holdPerContext` events, so a
- * client that reconnects with `Last-Event-ID` continues without a gap while those events
- * are held; after its last listener leaves, its channel is kept among at most
- * `maxIdleContexts` idle ones, least recently used dropped first.
+ * skip building them). A watched context keeps a window of its newest events — at most
+ * `maxEvents`, and at most `maxBytes` of frames (always the newest one) — each serialised
+ * once, shared by every subscriber. Subscribers are not pushed events: they are woken and
+ * read from the window as fast as their socket takes them, so a slow reader costs no
+ * memory of its own; one that falls out of the window must be disconnected (it resumes
+ * with `Last-Event-ID`). After its last listener leaves, a channel is kept among at most
+ * `maxIdleContexts` idle ones holding at most `maxIdleBytes` of frames in all, least
+ * recently used dropped first: memory stays bounded however many contexts were watched.
  */
 export class EventHub {
   private readonly idle: LRUCache<string, Channel>;
   private readonly listened = new Map<string, Channel>();
 
   constructor(
-    private readonly holdPerContext = 500,
+    readonly limits: HoldLimits = { maxEvents: 1000, maxBytes: 8 * 1024 * 1024 },
     maxIdleContexts = 1000,
+    maxIdleBytes = 64 * 1024 * 1024,
   ) {
-    this.idle = new LRUCache<string, Channel>({ max: maxIdleContexts });
+    this.idle = new LRUCache<string, Channel>({
+      max: maxIdleContexts,
+      maxSize: maxIdleBytes,
+      // A channel's size is taken when it is added: publishing to an idle one re-adds it.
+      sizeCalculation: (channel) => Math.max(1, channel.heldBytes),
+    });
   }
 
   /** Whether anyone has watched this context (else publishing it is a no-op). */
@@ -42,34 +77,67 @@ export class EventHub {
     return this.listened.has(contextId) || this.idle.has(contextId);
   }
 
-  publish(contextId: string, event: EventKind, data: unknown): ContextEvent | undefined {
-    const channel = this.listened.get(contextId) ?? this.idle.get(contextId);
+  publish(contextId: string, event: EventKind, data: unknown): HeldEvent | undefined {
+    const listened = this.listened.get(contextId);
+    const channel = listened ?? this.idle.get(contextId);
     if (channel === undefined) return undefined;
-    const entry = { id: channel.next++, event, data };
+    const id = channel.next++;
+    const frame = `id: ${id}\nevent: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
+    const bytes = Buffer.byteLength(frame);
+    channel.total += bytes;
+    const entry: HeldEvent = { id, frame, bytes, end: channel.total };
     channel.held.push(entry);
-    if (channel.held.length > this.holdPerContext) channel.held.shift();
-    for (const listener of channel.listeners) listener(entry);
+    channel.heldBytes += bytes;
+    while (
+      channel.held.length > 1 &&
+      (channel.held.length > this.limits.maxEvents || channel.heldBytes > this.limits.maxBytes)
+    ) {
+      channel.heldBytes -= channel.held.shift()!.bytes;
+    }
+    if (listened === undefined) {
+      // Its size changed: lru-cache takes a size only when a key is added, not when it is
+      // set again to the same object.
+      this.idle.delete(contextId);
+      this.idle.set(contextId, channel);
+    }
+    for (const wake of channel.listeners) wake();
     return entry;
   }
 
-  /**
-   * Subscribes to a context's events. Held events after `lastEventId` are delivered first,
-   * in order, then live ones. Returns the unsubscribe function.
-   */
-  subscribe(contextId: string, lastEventId: number | undefined, listener: Listener): () => void {
+  /** Subscribes to a context's events; `wake` is called after each new event. */
+  subscribe(contextId: string, wake: Wake): Subscription {
     const channel = this.channel(contextId);
-    if (lastEventId !== undefined) {
-      for (const event of channel.held) if (event.id > lastEventId) listener(event);
-    }
-    channel.listeners.add(listener);
+    channel.listeners.add(wake);
     this.idle.delete(contextId);
     this.listened.set(contextId, channel);
-    return () => {
-      channel.listeners.delete(listener);
-      if (channel.listeners.size === 0 && this.listened.get(contextId) === channel) {
-        this.listened.delete(contextId);
-        this.idle.set(contextId, channel);
-      }
+    return {
+      after: (id) => {
+        const first = channel.held[0];
+        if (first === undefined) return undefined;
+        return channel.held[Math.max(0, id + 1 - first.id)];
+      },
+      behind: (id) => {
+        const events = Math.max(0, channel.next - 1 - id);
+        if (events === 0) return { events, bytes: 0 };
+        const first = channel.held[0];
+        const start =
+          first !== undefined && id >= first.id - 1
+            ? id === first.id - 1
+              ? first.end - first.bytes
+              : channel.held[id - first.id]!.end
+            : Number.NEGATIVE_INFINITY; // events it needs are no longer held
+        return { events, bytes: channel.total - start };
+      },
+      get newest() {
+        return channel.next - 1;
+      },
+      unsubscribe: () => {
+        channel.listeners.delete(wake);
+        if (channel.listeners.size === 0 && this.listened.get(contextId) === channel) {
+          this.listened.delete(contextId);
+          this.idle.set(contextId, channel);
+        }
+      },
     };
   }
 
@@ -82,7 +150,7 @@ export class EventHub {
   private channel(contextId: string): Channel {
     let channel = this.listened.get(contextId) ?? this.idle.get(contextId);
     if (channel === undefined) {
-      channel = { next: 1, held: [], listeners: new Set() };
+      channel = { next: 1, held: [], heldBytes: 0, total: 0, listeners: new Set() };
       this.idle.set(contextId, channel);
     }
     return channel;

@@ -1,7 +1,7 @@
 import type { ContextStateName, StateDetail } from '../model/types.js';
 
 /**
- * The lifecycle state machine of DESIGN §5, as a pure function: `transition(state, event)`
+ * The lifecycle state machine (docs/api.md), as a pure function: `transition(state, event)`
  * returns the next state, or the same state for any pair the table does not list.
  *
  * | From                                           | Event                          | To                               |
@@ -23,8 +23,13 @@ import type { ContextStateName, StateDetail } from '../model/types.js';
  * | AwaitingLLM…, StreamingLLM…, ExecutingTools    | FatalError(error)              | Failed{error}                    |
  * | TransientFailure(n < 3)                        | Retry                          | AwaitingLLMResponse              |
  * | TransientFailure(n ≥ 3)                        | Retry                          | Failed("Max retries exceeded…")  |
+ * | any state but Idle, AwaitingToolApproval, Failed | TurnAborted(error)           | Failed{error}                    |
  *
  * `n` counts the retries already made, so a request is tried at most 1 + 3 times.
+ *
+ * `TurnAborted` is this server's addition: a turn that cannot go on (a step failed, the
+ * process died mid-turn) must still settle, so that `send_message` can start over. The
+ * settled states — where no turn is running — are the ones it leaves alone.
  */
 export interface ContextState {
   name: ContextStateName;
@@ -44,7 +49,8 @@ export type FsmEvent =
   | { type: 'ToolExecutionCompleted' }
   | { type: 'ToolExecutionFailed'; error: string; retryCount: number }
   | { type: 'FatalError'; error: string }
-  | { type: 'Retry' };
+  | { type: 'Retry' }
+  | { type: 'TurnAborted'; error: string };
 
 export const MAX_RETRIES = 3;
 
@@ -94,7 +100,14 @@ export function transition(state: ContextState, event: FsmEvent): ContextState {
         detail: { error: `Max retries exceeded: ${state.detail?.error ?? 'unknown error'}` },
       };
     }
+    case 'TurnAborted':
+      return isSettled(state.name) ? state : { name: 'Failed', detail: { error: event.error } };
   }
+}
+
+/** States where no turn is running: the only ones a context may be left in. */
+export function isSettled(name: ContextStateName): boolean {
+  return name === 'Idle' || name === 'AwaitingToolApproval' || name === 'Failed';
 }
 
 function canFail(state: ContextState): boolean {

@@ -2,6 +2,7 @@ import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { Registry } from 'prom-client';
 import { AppError } from '../errors.js';
+import { bearerAuth } from './auth.js';
 import type { AppDeps, AppEnv } from './env.js';
 import { branchRoutes } from './routes/branches.js';
 import { contextRoutes } from './routes/contexts.js';
@@ -10,6 +11,7 @@ import { eventRoutes } from './routes/events.js';
 import { faultInjectionRoutes } from './routes/fault-injection.js';
 import { healthRoutes } from './routes/health.js';
 import { metricsRoutes } from './routes/metrics.js';
+import { openApiRoutes } from './routes/openapi.js';
 import { systemPromptRoutes } from './routes/system-prompts.js';
 import { traceId } from './trace.js';
 
@@ -37,19 +39,11 @@ export function createApp(deps: AppDeps & { metrics?: Registry }): Hono<AppEnv> 
   });
   app.on(['POST', 'PUT', 'PATCH'], '/v1/*', limit);
 
-  const token = deps.config.apiToken;
-  if (token !== undefined) {
-    app.use('/v1/*', async (c, next) => {
-      if (c.req.header('authorization') !== `Bearer ${token}`) {
-        c.header('WWW-Authenticate', 'Bearer');
-        return c.json({ error: 'a valid bearer token is required', code: 'unauthorized' }, 401);
-      }
-      await next();
-    });
-  }
+  if (deps.config.apiToken !== undefined) app.use('/v1/*', bearerAuth(deps.config.apiToken));
 
   app.route('/', healthRoutes(deps));
   if (deps.metrics !== undefined) app.route('/', metricsRoutes(deps.metrics));
+  app.route('/', openApiRoutes());
   app.route('/v1/contexts', contextRoutes(deps));
   app.route('/v1/contexts', branchRoutes(deps));
   app.route('/v1/contexts', conversationRoutes(deps));

@@ -2,10 +2,14 @@ import type { Context } from 'hono';
 import { AppError, badRequest } from '../errors.js';
 import { checkJsonValue } from '../model/json-value.js';
 
+/** Strict: an invalid byte sequence would otherwise be stored as U+FFFD, changed silently. */
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
 /**
- * The request's JSON body: 415 unless it is declared `application/json`, 400 when it does
- * not parse or breaks the rules of `checkJsonValue` (depth, Unicode, reserved keys). (The
- * size limit, 413, is enforced earlier by the body-limit middleware.)
+ * The request's JSON body: 415 unless it is declared `application/json`, 400 when it is not
+ * UTF-8, does not parse, or breaks the rules of `checkJsonValue` (depth, Unicode, reserved
+ * keys, finite numbers). (The size limit, 413, is enforced earlier by the body-limit
+ * middleware.)
  */
 export async function readJson(c: Context): Promise<unknown> {
   const type = c.req.header('content-type') ?? '';
@@ -13,7 +17,13 @@ export async function readJson(c: Context): Promise<unknown> {
   if (mediaType !== 'application/json') {
     throw new AppError(415, 'unsupported_media_type', 'the request body must be application/json');
   }
-  const text = await c.req.text();
+  const bytes = await c.req.arrayBuffer();
+  let text: string;
+  try {
+    text = UTF8.decode(bytes);
+  } catch {
+    throw badRequest('the request body is not valid UTF-8', 'invalid_json');
+  }
   let body: unknown;
   try {
     body = JSON.parse(text);

@@ -3,6 +3,7 @@ import type { SummaryIndex } from '../catalog/summary-index.js';
 import type { Config } from '../config.js';
 import type { ConversationEngine } from '../engine/conversation-engine.js';
 import type { EventHub } from '../events/event-hub.js';
+import type { SseStreams } from '../events/sse-stream.js';
 import type { Logger } from '../log.js';
 import type { ContextPool } from '../pool/context-pool.js';
 import type { PromptStore } from '../prompts/prompt-store.js';
@@ -21,6 +22,8 @@ export interface AppDeps {
   engine: ConversationEngine;
   prompts: PromptStore;
   events: EventHub;
+  /** The open event streams (bounded per subscriber, ended at shutdown). */
+  sse: SseStreams;
 }
 
 /** Hono's typed context for this app: per-request variables. */

@@ -1,3 +1,4 @@
+import { checkJsonValue } from '../model/json-value.js';
 import type {
   ChatMessage,
   LlmCallbacks,
@@ -14,6 +15,10 @@ import type {
  *   !tool <name> [<JSON arguments>]     e.g.  !tool calculator {"expression": "6*7"}
  *
  * asks for a call of tool <name>. After tool results it answers with a summary of them.
+ * Arguments that are not JSON are passed as `{"input": "<text>"}`; JSON arguments that
+ * break the server's JSON rules (nesting deeper than `MAX_JSON_DEPTH`, a lone surrogate, a
+ * `__proto__` key) are the user's input at fault: `complete` throws the 400
+ * `invalid_json_value`, and the turn ends in Failed with that error.
  */
 export const TOOL_INSTRUCTION = /^!tool\s+([A-Za-z0-9_-]+)\s*([\s\S]*)$/;
 
@@ -62,11 +67,14 @@ export class BuiltinProvider implements LlmProvider {
 }
 
 function parseArguments(raw: string): unknown {
+  let args: unknown;
   try {
-    return JSON.parse(raw);
+    args = JSON.parse(raw);
   } catch {
     return { input: raw.trim() };
   }
+  checkJsonValue(args, 'the !tool arguments');
+  return args;
 }
 
 function textOf(message: ChatMessage): string {

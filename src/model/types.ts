@@ -1,4 +1,4 @@
-/** The data model of DESIGN §2, as it appears on the wire (snake_case JSON). */
+/** The data model (docs/api.md), as it appears on the wire (snake_case JSON). */
 
 export const ROLES = ['system', 'user', 'assistant', 'tool'] as const;
 export type Role = (typeof ROLES)[number];
@@ -60,7 +60,7 @@ export interface BranchMeta {
   user_prompt: string | null;
 }
 
-/** Lifecycle states of DESIGN §5, named as there. */
+/** Lifecycle states of the state machine (src/fsm/state-machine.ts, docs/api.md). */
 export type ContextStateName =
   | 'Idle'
   | 'ProcessingUserMessage'

@@ -248,8 +248,25 @@ export function parseFork(body: unknown): ForkRequest {
   };
 }
 
+/**
+ * A new prompt id must be a URL path segment that addresses it: it starts with a letter or
+ * digit, so `.` and `..` (which URL parsers resolve away) are impossible.
+ */
+const NEW_PROMPT_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+/** What a lookup accepts: also ids created under the older, looser rule stay reachable. */
 const PROMPT_ID = /^[A-Za-z0-9._-]{1,128}$/;
 
+/** The id of a new prompt (library or inline): the strict rule. */
+export function requireNewPromptId(value: unknown, field = 'id'): string {
+  if (typeof value !== 'string' || !NEW_PROMPT_ID.test(value)) {
+    throw badRequest(
+      `"${field}" must be 1-128 characters of letters, digits, ".", "_" or "-", starting with a letter or digit`,
+    );
+  }
+  return value;
+}
+
+/** The id of an existing prompt, to look it up. */
 export function requirePromptId(value: unknown, field = 'id'): string {
   if (typeof value !== 'string' || !PROMPT_ID.test(value)) {
     throw badRequest(`"${field}" must be 1-128 characters of letters, digits, ".", "_" or "-"`);
@@ -283,7 +300,7 @@ export function parseBranchUpdate(body: unknown): BranchUpdateRequest {
     else {
       const p = requireObject(prompt, '"system_prompt"');
       update.system_prompt = {
-        id: p.id === undefined ? undefined : requirePromptId(p.id, 'system_prompt.id'),
+        id: p.id === undefined ? undefined : requireNewPromptId(p.id, 'system_prompt.id'),
         content: requireString(p, 'content'),
       };
     }
@@ -298,7 +315,7 @@ export function parseBranchUpdate(body: unknown): BranchUpdateRequest {
 
 export function parseNewPrompt(body: unknown): { id: string; content: string } {
   const obj = requireObject(body);
-  return { id: requirePromptId(obj.id), content: requireString(obj, 'content') };
+  return { id: requireNewPromptId(obj.id), content: requireString(obj, 'content') };
 }
 
 export function parsePromptContent(body: unknown): string {

@@ -1,3 +1,5 @@
+import type { CompactionPolicy } from '../storage/compaction-policy.js';
+
 /** What every context worker receives once, at start-up (piscina's workerData). */
 export interface WorkerInit {
   slotTable: SharedArrayBuffer;
@@ -7,7 +9,7 @@ export interface WorkerInit {
   dataDir: string;
   fsync: boolean;
   lockTimeoutMs: number;
-  compactAfterRecords: number;
+  compaction: CompactionPolicy;
   logLevel: string;
   /** Accept fault-injection tasks (tests only). */
   faultInjection: boolean;

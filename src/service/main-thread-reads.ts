@@ -8,8 +8,8 @@ import { type ReadQuery, readWork } from '../store/reads.js';
 import type { DeferredReply } from '../store/slot-access.js';
 
 /**
- * Reads served on the main thread, as DESIGN §4 allows for cheap reads the benchmark shows
- * faster: only with a try-lock, never a wait. If the context's read lock cannot be taken
+ * Reads served on the main thread, allowed for cheap reads because the benchmark shows them
+ * faster (docs/benchmarks.md), and only with a try-lock: the main thread never waits. If the context's read lock cannot be taken
  * at once (a writer holds it or is waiting for it), or the slot is not as the lease says,
  * the answer is `undefined` and the caller dispatches the read to a worker as usual.
  *

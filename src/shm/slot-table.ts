@@ -8,7 +8,9 @@ import type { Ref } from './arena.js';
  * every thread maps. The main thread decides which context occupies which slot (and pins
  * slots in use); workers take the slot's lock and read or change the context through it.
  *
- * Table header (Int32 words at byte 0): word 0 = slot count; words 1–15 reserved.
+ * Table header (Int32 words at byte 0): word 0 = slot count; word 1 = VACATES, how many
+ * times any slot was vacated (workers close the log fds they keep for vacated slots when it
+ * moves); words 2–15 reserved.
  *
  * Slot s starts at word `HEADER_WORDS + s * SLOT_WORDS`:
  *
@@ -20,15 +22,16 @@ import type { Ref } from './arena.js';
  * |       |                | generation it expects, so a stale task cannot touch a new  |
  * |       |                | occupant                                                   |
  * | 6     | META_REF       | arena ref of the context's encoded metadata record         |
- * | 7     | BRANCHES_REF   | arena ref of the branch table (see context-layout.ts)      |
+ * | 7     | BRANCHES_REF   | arena ref of the branch table (see store/context-slot.ts)  |
  * | 8     | VERSION        | committed-write counter, the ETag                          |
  * | 9     | RESIDENT_UNITS | arena units (8 bytes) held by this context                 |
  * | 10    | LOG_RECORDS    | storage log records since the last snapshot                |
- * | 11    | reserved       |                                                            |
+ * | 11    | LOG_BYTES      | storage log bytes since the last snapshot (u32, saturated) |
  * | 12–13 | UPDATED_AT     | float64 epoch milliseconds of the last committed write     |
- * | 14–15 | reserved       |                                                            |
+ * | 14    | SNAPSHOT_BYTES | bytes of the context's snapshot file (u32, saturated)      |
+ * | 15    | reserved       |                                                            |
  *
- * Words 4–13 are written only under the slot's write lock and read under its read lock,
+ * Words 4–15 are written only under the slot's write lock and read under its read lock,
  * except STATUS, GENERATION and VERSION, which are also read with Atomics.load by the
  * main thread as hints (for example to answer If-None-Match without a dispatch).
  */
@@ -45,7 +48,11 @@ const W_BRANCHES_REF = 7;
 const W_VERSION = 8;
 const W_RESIDENT_UNITS = 9;
 const W_LOG_RECORDS = 10;
+const W_LOG_BYTES = 11;
 const W_UPDATED_AT = 12;
+const W_SNAPSHOT_BYTES = 14;
+const H_VACATES = 1;
+const U32_MAX = 0xffff_ffff;
 
 if (RWLOCK_WORDS > W_STATUS) throw new Error('slot layout: lock words overlap STATUS');
 
@@ -96,6 +103,11 @@ export class SlotTable {
     Atomics.store(this.i32, this.base(slot) + W_STATUS, status);
   }
 
+  /** How many times any slot was vacated (a cheap "did anything leave?" check). */
+  vacates(): number {
+    return Atomics.load(this.i32, H_VACATES);
+  }
+
   generation(slot: number): number {
     return Atomics.load(this.i32, this.base(slot) + W_GENERATION);
   }
@@ -108,9 +120,12 @@ export class SlotTable {
     this.i32[b + W_VERSION] = 0;
     this.i32[b + W_RESIDENT_UNITS] = 0;
     this.i32[b + W_LOG_RECORDS] = 0;
+    this.i32[b + W_LOG_BYTES] = 0;
+    this.i32[b + W_SNAPSHOT_BYTES] = 0;
     this.f64[(b + W_UPDATED_AT) / 2] = 0;
     Atomics.add(this.i32, b + W_GENERATION, 1);
     Atomics.store(this.i32, b + W_STATUS, SlotStatus.Free);
+    Atomics.add(this.i32, H_VACATES, 1);
   }
 
   metaRef(slot: number): Ref {
@@ -151,6 +166,22 @@ export class SlotTable {
 
   setLogRecords(slot: number, records: number): void {
     this.i32[this.base(slot) + W_LOG_RECORDS] = records;
+  }
+
+  logBytes(slot: number): number {
+    return this.i32[this.base(slot) + W_LOG_BYTES]! >>> 0;
+  }
+
+  setLogBytes(slot: number, bytes: number): void {
+    this.i32[this.base(slot) + W_LOG_BYTES] = Math.min(bytes, U32_MAX);
+  }
+
+  snapshotBytes(slot: number): number {
+    return this.i32[this.base(slot) + W_SNAPSHOT_BYTES]! >>> 0;
+  }
+
+  setSnapshotBytes(slot: number, bytes: number): void {
+    this.i32[this.base(slot) + W_SNAPSHOT_BYTES] = Math.min(bytes, U32_MAX);
   }
 
   updatedAt(slot: number): number {

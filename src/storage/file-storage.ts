@@ -1,21 +1,24 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { removeStaleTempFiles, writeFileAtomic } from './atomic-file.js';
-import { io, StorageConflictError, StorageNotFoundError } from './errors.js';
+import { io, StorageConflictError, StorageCorruptError, StorageNotFoundError } from './errors.js';
 import { fsyncDir, readFileIfExists, unlinkIfExists } from './fs-io.js';
 import {
-  appendFrame,
+  appendFrameTo,
   encodeLogFrame,
+  openLogForAppend,
   parseLog,
   readLastLogRecord,
   truncateLog,
+  truncateOpenLog,
 } from './log-file.js';
-import { contextPaths, idFromSnapshotName } from './paths.js';
+import { type ContextPaths, contextPaths, idFromSnapshotName } from './paths.js';
 import { encodeSnapshotFile, parseSnapshotFile, readSnapshotHeader } from './snapshot-file.js';
 import type {
   ContextStorage,
   ContextSummary,
   LoadedContext,
+  LogHandle,
   StorageScan,
   StorageStats,
   UnreadableContext,
@@ -31,7 +34,7 @@ export interface FileStorageOptions {
 }
 
 /**
- * Embedded storage in a local directory (DESIGN.md §4 Storage): per context an atomically
+ * Embedded storage in a local directory (docs/storage.md): per context an atomically
  * replaced snapshot `<id>.snap` and an append-only checksummed log `<id>.log`.
  *
  * Durability: every mutating call returns only once its effect is on disk. A crash at any
@@ -72,7 +75,7 @@ export class FileStorage implements ContextStorage {
     }
   }
 
-  create(id: string, snapshot: unknown, summary: ContextSummary): void {
+  create(id: string, snapshot: unknown, summary: ContextSummary): number {
     const paths = contextPaths(this.contextsDir, id);
     const content = encodeSnapshotFile(summary, snapshot);
     io(`create context ${id}`, () => {
@@ -86,36 +89,83 @@ export class FileStorage implements ContextStorage {
       });
       if (!created) throw new StorageConflictError(id);
     });
-    this.stats.snapshotBytes += byteLength(content);
+    const bytes = byteLength(content);
+    this.stats.snapshotBytes += bytes;
+    return bytes;
   }
 
-  append(id: string, version: number, op: unknown, summary: ContextSummary): number {
+  /**
+   * One frame at the end of the log, fdatasynced. With `log`, the fd opened by the first
+   * append stays in it: later appends are one write and one fdatasync, no open or close.
+   */
+  append(
+    id: string,
+    version: number,
+    op: unknown,
+    summary: ContextSummary,
+    log?: LogHandle,
+  ): number {
     const paths = contextPaths(this.contextsDir, id);
     const frame = encodeLogFrame(version, op, summary);
     io(`append to context ${id}`, () => {
-      const options = { fsync: this.fsync, create: false };
-      if (appendFrame(paths.log, frame, options)) return;
-      // First append since create (or since the log was lost): create the log, durably.
-      if (!fs.existsSync(paths.snapshot)) throw new StorageNotFoundError(id);
-      appendFrame(paths.log, frame, { ...options, create: true });
-      if (this.fsync) fsyncDir(this.contextsDir);
+      if (log !== undefined && log.fd >= 0) {
+        appendFrameTo(log.fd, frame, this.fsync);
+        return;
+      }
+      const fd = this.openLog(id, paths);
+      if (log !== undefined) log.fd = fd;
+      try {
+        appendFrameTo(fd, frame, this.fsync);
+      } finally {
+        if (log === undefined) fs.closeSync(fd);
+      }
     });
     this.stats.appends++;
     this.stats.appendBytes += frame.length;
     return frame.length;
   }
 
-  compact(id: string, snapshot: unknown, summary: ContextSummary): void {
+  compact(id: string, snapshot: unknown, summary: ContextSummary, log?: LogHandle): number {
     const paths = contextPaths(this.contextsDir, id);
     const content = encodeSnapshotFile(summary, snapshot);
     io(`compact context ${id}`, () => {
       if (!fs.existsSync(paths.snapshot)) throw new StorageNotFoundError(id);
       writeFileAtomic(paths.snapshot, content, { fsync: this.fsync });
       // A crash before this point is harmless: load() skips log ops the snapshot covers.
-      truncateLog(paths.log, 0, this.fsync);
+      // The log is emptied in place (never renamed), so an fd kept open stays valid.
+      if (log !== undefined && log.fd >= 0) truncateOpenLog(log.fd, this.fsync);
+      else truncateLog(paths.log, 0, this.fsync);
     });
+    const bytes = byteLength(content);
     this.stats.compactions++;
-    this.stats.compactBytes += byteLength(content);
+    this.stats.compactBytes += bytes;
+    return bytes;
+  }
+
+  closeLog(log: LogHandle): void {
+    const fd = log.fd;
+    if (fd < 0) return;
+    log.fd = -1;
+    try {
+      fs.closeSync(fd);
+    } catch (err) {
+      this.onWarning(`storage: closing a log fd failed`, err);
+    }
+  }
+
+  /** Opens the log for appending; the first append after create also creates it, durably. */
+  private openLog(id: string, paths: ContextPaths): number {
+    const fd = openLogForAppend(paths.log, false);
+    if (fd !== null) return fd;
+    if (!fs.existsSync(paths.snapshot)) throw new StorageNotFoundError(id);
+    const created = openLogForAppend(paths.log, true)!;
+    try {
+      if (this.fsync) fsyncDir(this.contextsDir);
+    } catch (err) {
+      fs.closeSync(created);
+      throw err;
+    }
+    return created;
   }
 
   load(id: string): LoadedContext | null {
@@ -141,6 +191,7 @@ export class FileStorage implements ContextStorage {
       return {
         snapshot,
         snapshotVersion: header.version,
+        snapshotBytes: snapshotBytes.length,
         ops: newer.map((record) => ({ version: record.version, op: record.op })),
         summary: newer.at(-1)?.summary ?? header.summary,
         logBytes: log.goodEnd,
@@ -164,8 +215,9 @@ export class FileStorage implements ContextStorage {
   /**
    * Every stored context, for the listing, without loading any: per context the snapshot's
    * header frame and the log's last frame (see readLastLogRecord), never a snapshot body or
-   * a whole log. A context whose summary cannot be read (bad snapshot header) is reported
-   * in `unreadable`, so the server still knows it exists and answers `storage_corrupt` for
+   * a whole log. A context whose summary cannot be read (bad snapshot header, or a last log
+   * frame whose checksum holds but whose payload does not decode) is reported in
+   * `unreadable`, so the server still knows it exists and answers `storage_corrupt` for
    * it rather than 404. Files are only read, never changed.
    */
   scan(): StorageScan {
@@ -215,6 +267,12 @@ export class FileStorage implements ContextStorage {
       const last = readLastLogRecord(paths.log, id, counter);
       if (last && last.version > header.version) return last.summary;
     } catch (err) {
+      // A checksummed frame that does not decode is an acknowledged change that cannot be
+      // read: listing the older snapshot summary would hide it, so the context is corrupt.
+      if (err instanceof StorageCorruptError) {
+        this.onWarning(`storage: context ${id}: unreadable log, listed as corrupt`, err);
+        return { id, reason: err.message };
+      }
       this.onWarning(`storage: context ${id}: unreadable log, listing snapshot summary`, err);
     }
     return header.summary;

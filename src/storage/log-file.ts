@@ -3,7 +3,7 @@ import { crc32 } from 'node:zlib';
 import { decode, encode, isRecord } from './codec.js';
 import { errnoCode, StorageCorruptError } from './errors.js';
 import { type BadFrame, encodeFrame, FRAME_HEADER_BYTES, scanFrames } from './frame.js';
-import { openIfExists, readAt, writeAll } from './fs-io.js';
+import { openIfExists, readAt } from './fs-io.js';
 import type { ContextSummary } from './types.js';
 
 /**
@@ -60,40 +60,47 @@ export function parseLog(buf: Buffer, id: string, file: string): ParsedLog {
 }
 
 /**
- * Writes one frame at the end of the log with a single write, then fdatasyncs it. On failure
- * the log is cut back to its previous length, so a partial frame never precedes later ones.
- * Returns false, writing nothing, when the log does not exist and `create` is false.
+ * Opens the log for appending (O_APPEND: every write lands at the current end of file,
+ * whichever fd truncated it last). Returns null when the log does not exist and `create` is
+ * false.
  */
-export function appendFrame(
-  file: string,
-  frame: Buffer,
-  options: { fsync: boolean; create: boolean },
-): boolean {
-  let fd: number;
+export function openLogForAppend(file: string, create: boolean): number | null {
+  const flags = fs.constants.O_WRONLY | fs.constants.O_APPEND | (create ? fs.constants.O_CREAT : 0);
   try {
-    const flags = fs.constants.O_WRONLY | (options.create ? fs.constants.O_CREAT : 0);
-    fd = fs.openSync(file, flags, 0o644);
+    return fs.openSync(file, flags, 0o644);
   } catch (err) {
-    if (!options.create && errnoCode(err) === 'ENOENT') return false;
+    if (!create && errnoCode(err) === 'ENOENT') return null;
     throw err;
   }
+}
+
+/**
+ * Writes one frame at the end of the log open in `fd` (see openLogForAppend), then
+ * fdatasyncs it. On failure the log is cut back by what this call wrote, so a partial frame
+ * never precedes later ones. The caller serialises appends to one log (the write lock), so
+ * the file's length is only ever changed by this call meanwhile.
+ */
+export function appendFrameTo(fd: number, frame: Buffer, fsync: boolean): void {
+  let written = 0;
   try {
-    const end = fs.fstatSync(fd).size;
-    try {
-      writeAll(fd, [frame], end);
-      if (options.fsync) fs.fdatasyncSync(fd);
-    } catch (err) {
-      try {
-        fs.ftruncateSync(fd, end);
-      } catch {
-        // The original error matters more; load() will judge what is left.
-      }
-      throw err;
+    while (written < frame.length) {
+      written += fs.writeSync(fd, frame, written, frame.length - written);
     }
-  } finally {
-    fs.closeSync(fd);
+    if (fsync) fs.fdatasyncSync(fd);
+  } catch (err) {
+    try {
+      if (written > 0) fs.ftruncateSync(fd, fs.fstatSync(fd).size - written);
+    } catch {
+      // The original error matters more; load() will judge what is left.
+    }
+    throw err;
   }
-  return true;
+}
+
+/** Empties the log open in `fd` and makes that durable. */
+export function truncateOpenLog(fd: number, fsync: boolean): void {
+  fs.ftruncateSync(fd, 0);
+  if (fsync) fs.fsyncSync(fd);
 }
 
 /** Cuts the log to `length` bytes (if it exists) and makes that durable. */

@@ -1,5 +1,6 @@
 /**
- * Storage provider contract (DESIGN.md §4 Storage). Payloads are opaque to storage: the
+ * Storage provider contract: load, create, append, compact, list summaries, delete; a crash
+ * at any instant loses no acknowledged write. Payloads are opaque to storage: the
  * caller hands over msgpack-able values and gets them back on load.
  */
 
@@ -28,6 +29,8 @@ export interface LoadedContext {
   ops: LoggedOp[];
   /** Summary of the newest op, or of the snapshot when no newer op exists. */
   summary: ContextSummary;
+  /** Bytes of the snapshot file. */
+  snapshotBytes: number;
   /** Bytes of valid log on disk (after dropping a torn tail). */
   logBytes: number;
   /** Valid frames in the log, including any already covered by the snapshot. */
@@ -69,17 +72,43 @@ export interface StorageScan {
 }
 
 /**
+ * Where a caller keeps a context's log file open between appends: `fd` is -1 until the first
+ * append opens it (O_APPEND); later appends and the compaction's truncation reuse it;
+ * `closeLog` closes it. Each worker keeps its own per resident context (src/store/open-logs.ts).
+ */
+export interface LogHandle {
+  fd: number;
+}
+
+/**
  * Synchronous per-context store. Every mutating call is durable when it returns. Callers
  * serialise calls per context (they hold the context's write lock); `listSummaries` and
  * `exists` may run concurrently with anything.
  */
 export interface ContextStorage {
-  /** Creates a context; throws StorageConflictError if it already exists. */
-  create(id: string, snapshot: unknown, summary: ContextSummary): void;
-  /** Appends one op; returns the bytes written. O(op), independent of the context's size. */
-  append(id: string, version: number, op: unknown, summary: ContextSummary): number;
-  /** Replaces the snapshot (its version = summary.version) and empties the log. */
-  compact(id: string, snapshot: unknown, summary: ContextSummary): void;
+  /**
+   * Creates a context; returns the snapshot bytes written. Throws StorageConflictError if it
+   * already exists.
+   */
+  create(id: string, snapshot: unknown, summary: ContextSummary): number;
+  /**
+   * Appends one op; returns the bytes written. O(op), independent of the context's size.
+   * With `log`, the log file stays open in it for the next append (else opened and closed).
+   */
+  append(
+    id: string,
+    version: number,
+    op: unknown,
+    summary: ContextSummary,
+    log?: LogHandle,
+  ): number;
+  /**
+   * Replaces the snapshot (its version = summary.version) and empties the log (through
+   * `log`'s fd when it is open); returns the snapshot bytes written.
+   */
+  compact(id: string, snapshot: unknown, summary: ContextSummary, log?: LogHandle): number;
+  /** Closes the log fd kept in `log`, if any (the context leaves memory). */
+  closeLog(log: LogHandle): void;
   /** Returns null when the context does not exist. */
   load(id: string): LoadedContext | null;
   /** Returns false when the context did not exist. */

@@ -15,12 +15,25 @@ import { workMeter } from './work-meter.js';
  *   prompts); replaced whole when it changes, which is rare and O(meta);
  * - **message records**, one per message, written once: bytes 0–15 the message id (UUID),
  *   bytes 16… the message DTO as UTF-8 JSON, exactly the bytes a response carries;
- * - the **branch table**: u32 words `[count, then per branch: arrayRef, length, capacity]`,
- *   branch i matching `meta.branches[i]`; each branch's array block holds `capacity` u32
- *   refs of message records, of which the first `length` are the branch's messages, oldest
- *   first. Branches share records: a fork copies refs, never records.
+ * - the **branch table** (u32 words, below), branch i matching `meta.branches[i]`; each
+ *   branch's array block holds `capacity` u32 refs of message records, of which the first
+ *   `length` are the branch's messages, oldest first. Branches share records: a fork copies
+ *   refs, never records. The table is replaced whole when a branch is added or removed.
+ *
+ * Branch table: word 0 = branch count (`T_COUNT`); branch i at word
+ * `TABLE_HEADER_WORDS + i * BRANCH_WORDS`:
+ *
+ * | word | name     | meaning                                                |
+ * |------|----------|--------------------------------------------------------|
+ * | 0    | ARRAY    | arena ref of the branch's array of message-record refs |
+ * | 1    | LENGTH   | refs in use: the branch's message count                |
+ * | 2    | CAPACITY | refs the array block has room for (doubles when full)  |
  */
+const T_COUNT = 0;
 const TABLE_HEADER_WORDS = 1;
+const B_ARRAY = 0;
+const B_LENGTH = 1;
+const B_CAPACITY = 2;
 const BRANCH_WORDS = 3;
 const INITIAL_CAPACITY = 8;
 
@@ -59,25 +72,25 @@ export class ContextSlot {
   }
 
   branchCount(): number {
-    return this.arena.u32[this.tableWord()]!;
+    return this.arena.u32[this.tableWord() + T_COUNT]!;
   }
 
   branchLength(branch: number): number {
-    return this.arena.u32[this.entryWord(branch) + 1]!;
+    return this.arena.u32[this.entryWord(branch) + B_LENGTH]!;
   }
 
   /** The record ref at `index` of a branch (0 = oldest). */
   messageRef(branch: number, index: number): Ref {
     workMeter.refsRead++;
-    const array = this.arena.u32[this.entryWord(branch)]!;
+    const array = this.arena.u32[this.entryWord(branch) + B_ARRAY]!;
     return this.arena.u32[this.arena.offset(array) / 4 + index]!;
   }
 
   /** All record refs of a branch: a copy of its ref array (4 bytes a message). */
   branchRefs(branch: number): Ref[] {
     const e = this.entryWord(branch);
-    const start = this.arena.offset(this.arena.u32[e]!) / 4;
-    const length = this.arena.u32[e + 1]!;
+    const start = this.arena.offset(this.arena.u32[e + B_ARRAY]!) / 4;
+    const length = this.arena.u32[e + B_LENGTH]!;
     workMeter.refsRead += length;
     return Array.from(this.arena.u32.subarray(start, start + length));
   }
@@ -85,21 +98,21 @@ export class ContextSlot {
   /** Appends a record ref to a branch, doubling its array when full: amortised O(1). */
   pushRef(branch: number, ref: Ref): void {
     const e = this.entryWord(branch);
-    const length = this.arena.u32[e + 1]!;
-    let capacity = this.arena.u32[e + 2]!;
+    const length = this.arena.u32[e + B_LENGTH]!;
+    let capacity = this.arena.u32[e + B_CAPACITY]!;
     if (length === capacity) {
-      const oldArray = this.arena.u32[e]!;
+      const oldArray = this.arena.u32[e + B_ARRAY]!;
       capacity *= 2;
       const array = this.allocBlock(capacity * 4);
       const from = this.arena.offset(oldArray) / 4;
       this.arena.u32.copyWithin(this.arena.offset(array) / 4, from, from + length);
-      this.arena.u32[e] = array;
-      this.arena.u32[e + 2] = capacity;
+      this.arena.u32[e + B_ARRAY] = array;
+      this.arena.u32[e + B_CAPACITY] = capacity;
       this.release([oldArray]);
     }
-    const array = this.arena.u32[e]!;
+    const array = this.arena.u32[e + B_ARRAY]!;
     this.arena.u32[this.arena.offset(array) / 4 + length] = ref;
-    this.arena.u32[e + 1] = length + 1;
+    this.arena.u32[e + B_LENGTH] = length + 1;
   }
 
   /** Adds a branch whose array holds `refs` (a fork: refs are copied, records are not). */
@@ -129,8 +142,8 @@ export class ContextSlot {
   replaceRecord(oldRef: Ref, newRef: Ref): void {
     for (let b = 0; b < this.branchCount(); b++) {
       const e = this.entryWord(b);
-      const start = this.arena.offset(this.arena.u32[e]!) / 4;
-      const length = this.arena.u32[e + 1]!;
+      const start = this.arena.offset(this.arena.u32[e + B_ARRAY]!) / 4;
+      const length = this.arena.u32[e + B_LENGTH]!;
       for (let i = start; i < start + length; i++) {
         if (this.arena.u32[i] === oldRef) this.arena.u32[i] = newRef;
       }
@@ -143,9 +156,9 @@ export class ContextSlot {
     for (let b = 0; b < this.branchCount(); b++) {
       const e = this.entryWord(b);
       entries.push({
-        array: this.arena.u32[e]!,
-        length: this.arena.u32[e + 1]!,
-        capacity: this.arena.u32[e + 2]!,
+        array: this.arena.u32[e + B_ARRAY]!,
+        length: this.arena.u32[e + B_LENGTH]!,
+        capacity: this.arena.u32[e + B_CAPACITY]!,
       });
     }
     return entries;
@@ -163,12 +176,12 @@ export class ContextSlot {
     const old = this.slots.branchesRef(this.slot);
     const table = this.allocBlock((TABLE_HEADER_WORDS + entries.length * BRANCH_WORDS) * 4);
     const w = this.arena.offset(table) / 4;
-    this.arena.u32[w] = entries.length;
+    this.arena.u32[w + T_COUNT] = entries.length;
     entries.forEach((entry, i) => {
       const e = w + TABLE_HEADER_WORDS + i * BRANCH_WORDS;
-      this.arena.u32[e] = entry.array;
-      this.arena.u32[e + 1] = entry.length;
-      this.arena.u32[e + 2] = entry.capacity;
+      this.arena.u32[e + B_ARRAY] = entry.array;
+      this.arena.u32[e + B_LENGTH] = entry.length;
+      this.arena.u32[e + B_CAPACITY] = entry.capacity;
     });
     this.slots.setBranchesRef(this.slot, table);
     if (old !== 0) this.release([old]);
@@ -233,7 +246,7 @@ export class ContextSlot {
     if (table !== 0) {
       for (let b = 0; b < this.branchCount(); b++) {
         for (const ref of this.branchRefs(b)) blocks.add(ref);
-        blocks.add(this.arena.u32[this.entryWord(b)]!);
+        blocks.add(this.arena.u32[this.entryWord(b) + B_ARRAY]!);
       }
       blocks.add(table);
     }

@@ -71,14 +71,15 @@ export class ContextStore {
       const snapshot: ContextSnapshot = { meta, ...stamp, records: [], branches: [[]] };
       restoreSnapshot(ctx, snapshot);
       const summary = summaryOf(meta, 0, stamp);
+      let snapshotBytes: number;
       try {
-        this.access.storage.create(id, snapshot, summary);
+        snapshotBytes = this.access.storage.create(id, snapshot, summary);
       } catch (err) {
         ctx.freeAll();
         throw err;
       }
       this.access.setStamp(at.slot, stamp);
-      this.access.slots.setLogRecords(at.slot, 0);
+      this.access.setLogGrowth(at.slot, { logBytes: 0, logRecords: 0, snapshotBytes });
       this.access.slots.setStatus(at.slot, SlotStatus.Ready);
       const dto = contextDto(ctx, meta, stamp);
       const head = { status: 201, etag: etagOf(1), location: `/v1/contexts/${id}`, summary };
@@ -105,7 +106,11 @@ export class ContextStore {
         ctx.freeAll();
         throw err;
       }
-      this.access.slots.setLogRecords(at.slot, loaded.logRecords);
+      this.access.setLogGrowth(at.slot, {
+        logBytes: loaded.logBytes,
+        logRecords: loaded.logRecords,
+        snapshotBytes: loaded.snapshotBytes,
+      });
       this.access.slots.setStatus(at.slot, SlotStatus.Ready);
       const bytes = this.access.slots.residentBytes(at.slot);
       return () => jsonFrame({ status: 200 }, { residentBytes: bytes });
@@ -123,6 +128,7 @@ export class ContextStore {
       const poisoned = this.access.slots.status(at.slot) === SlotStatus.Poisoned;
       const leaked = poisoned ? this.access.slots.residentBytes(at.slot) : 0;
       if (!poisoned) ctx.freeAll();
+      this.access.logs.close(at.slot);
       this.access.slots.vacate(at.slot);
       return () => jsonFrame({ status: 200 }, { leakedBytes: leaked });
     });
@@ -195,6 +201,7 @@ export class ContextStore {
   deleteContext(at: SlotRef, ifMatch: number | undefined): ArrayBuffer {
     return this.access.write(at, SlotStatus.Ready, (ctx) => {
       this.access.checkIfMatch(at.slot, ifMatch);
+      this.access.logs.close(at.slot);
       this.access.storage.delete(ctx.meta().id);
       ctx.freeAll();
       this.access.slots.vacate(at.slot);

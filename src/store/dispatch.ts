@@ -33,6 +33,8 @@ export class TaskDispatcher {
   }
 
   run(task: Task): ArrayBuffer {
+    // Closes this worker's log fds of contexts that left memory since its last task.
+    this.access.logs.sweep();
     try {
       return this.route(task);
     } catch (err) {

@@ -3,16 +3,18 @@ import type { ContextMeta } from '../model/types.js';
 import { errorFrame } from '../pool/frame.js';
 import type { Arena } from '../shm/arena.js';
 import { SlotStatus, type SlotTable } from '../shm/slot-table.js';
+import { type CompactionPolicy, compactionDue } from '../storage/compaction-policy.js';
 import type { ContextStorage, ContextSummary } from '../storage/types.js';
 import { ContextSlot } from './context-slot.js';
 import { etagOf, type Stamp, summaryOf } from './dto.js';
+import { OpenLogs } from './open-logs.js';
 import { applyOp, branchIndex, type ContextOp, lengthAfter, metaAfter } from './ops.js';
 import { captureSnapshot } from './snapshot.js';
 
 export interface StoreOptions {
   lockTimeoutMs: number;
-  /** Log records after which a write folds the log into a new snapshot. */
-  compactAfterRecords: number;
+  /** When a write folds the log into a new snapshot (by the log's size). */
+  compaction: CompactionPolicy;
   /** Told of every failure that is the server's fault (5xx), with the request's trace id. */
   onError?: (traceId: string, err: unknown, mapped: AppError) => void;
 }
@@ -39,12 +41,17 @@ export interface Committed {
  * go through `commit`: persist one op (durable), then apply it in shared memory.
  */
 export class SlotAccess {
+  /** This worker's open log fds (one per slot it appended to). */
+  readonly logs: OpenLogs;
+
   constructor(
     readonly slots: SlotTable,
     readonly arena: Arena,
     readonly storage: ContextStorage,
     readonly options: StoreOptions,
-  ) {}
+  ) {
+    this.logs = new OpenLogs(slots, storage);
+  }
 
   /** Runs `work` under the read lock; its reply is built after the lock is released. */
   read(at: SlotRef, work: (ctx: ContextSlot) => DeferredReply): ArrayBuffer {
@@ -92,7 +99,8 @@ export class SlotAccess {
 
   /**
    * Persists `op` (durable before anything is visible), applies it in memory, bumps the
-   * version, and folds the log into a snapshot once it has grown long (amortised O(1)).
+   * version, and folds the log into a snapshot once it has grown to a fixed fraction of the
+   * snapshot (amortised O(op) bytes written; see compaction-policy.ts).
    * Call under the write lock.
    */
   commit(ctx: ContextSlot, meta: ContextMeta, op: ContextOp): Committed {
@@ -104,7 +112,8 @@ export class SlotAccess {
     });
     const stamp = { version: this.slots.version(slot) + 1, updatedAt: op.at };
     const summary = summaryOf(after, activeCount, stamp);
-    this.storage.append(meta.id, stamp.version, op, summary);
+    const log = this.logs.handle(slot);
+    const frameBytes = this.storage.append(meta.id, stamp.version, op, summary, log);
     try {
       applyOp(ctx, meta, op);
     } catch (err) {
@@ -114,15 +123,28 @@ export class SlotAccess {
       throw err;
     }
     this.setStamp(slot, stamp);
-    const records = this.slots.logRecords(slot) + 1;
-    if (records >= this.options.compactAfterRecords) {
+    const growth = {
+      logBytes: this.slots.logBytes(slot) + frameBytes,
+      logRecords: this.slots.logRecords(slot) + 1,
+      snapshotBytes: this.slots.snapshotBytes(slot),
+    };
+    this.setLogGrowth(slot, growth);
+    if (compactionDue(growth, this.options.compaction)) {
       const snapshot = captureSnapshot(ctx, after, stamp.version, stamp.updatedAt);
-      this.storage.compact(meta.id, snapshot, summary);
-      this.slots.setLogRecords(slot, 0);
-    } else {
-      this.slots.setLogRecords(slot, records);
+      const snapshotBytes = this.storage.compact(meta.id, snapshot, summary, log);
+      this.setLogGrowth(slot, { logBytes: 0, logRecords: 0, snapshotBytes });
     }
     return { stamp, meta: after, summary };
+  }
+
+  /** Records what the slot's log holds since its snapshot, and the snapshot's size. */
+  setLogGrowth(
+    slot: number,
+    growth: { logBytes: number; logRecords: number; snapshotBytes: number },
+  ): void {
+    this.slots.setLogBytes(slot, growth.logBytes);
+    this.slots.setLogRecords(slot, growth.logRecords);
+    this.slots.setSnapshotBytes(slot, growth.snapshotBytes);
   }
 
   setStamp(slot: number, stamp: Stamp): void {

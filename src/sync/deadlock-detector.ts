@@ -1,7 +1,8 @@
 import { describeLock } from './lock-ids.js';
-import type { LockRegistry, ThreadLockState } from './lock-registry.js';
+import type { LockRegistry } from './lock-registry.js';
 import { pendingReconciliation, reconcile } from './recovery.js';
-import { READERS_MASK, STATE, writerHeld, writersWaiting } from './rwlock.js';
+import type { ThreadLockState } from './registry-reader.js';
+import { OWNER, readerCount, STATE, writerHeld, writersWaiting, writerTag } from './rwlock.js';
 
 /**
  * Finds wait-for cycles among the threads recorded in a `LockRegistry`, reports them, and
@@ -149,32 +150,48 @@ export class DeadlockDetector {
 
   /** One scan: reconcile recovered locks, report long waits, confirm and break cycles. */
   scan(): ScanResult {
-    const reg = this.registry;
     this.totals.scans++;
-    if (pendingReconciliation(reg).length > 0) {
-      const { fixed } = reconcile(reg);
-      if (fixed.length > 0) {
-        this.emit({
-          kind: 'reconciled',
-          level: 'warn',
-          message: `lock recovery: cleared counts left by dead threads on ${fixed.map(describeLock).join(', ')}`,
-          lockIds: fixed,
-        });
-      }
-    }
-    const now = reg.tick();
-    const states = reg.snapshot().filter((s) => !s.dead);
+    this.reconcileRecoveredLocks();
+    const now = this.registry.tick();
+    const states = this.registry.reader.snapshot().filter((s) => !s.dead);
     const byOwner = new Map<number, ThreadLockState>();
     for (const s of states) byOwner.set(s.ownerId, s);
     const graph = this.buildGraph(states);
     const result: ScanResult = { deadlocks: [], longWaits: [], unconfirmed: 0, victimsPending: 0 };
-
     this.repeatVictimNotifies(result);
+    this.reportLongWaits(states, graph, now, result);
+    this.breakConfirmedCycles(byOwner, graph, now, result);
+    this.previous = new Map(states.map((s) => [s.ownerId, s.fingerprint]));
+    this.forgetEndedLongWaits(byOwner);
+    return result;
+  }
 
+  /** Lets recovery clear what dead threads left in lock counts, once live threads allow. */
+  private reconcileRecoveredLocks(): void {
+    const reg = this.registry;
+    if (pendingReconciliation(reg).length === 0) return;
+    const { fixed } = reconcile(reg);
+    if (fixed.length > 0) {
+      this.emit({
+        kind: 'reconciled',
+        level: 'warn',
+        message: `lock recovery: cleared counts left by dead threads on ${fixed.map(describeLock).join(', ')}`,
+        lockIds: fixed,
+      });
+    }
+  }
+
+  /** Reports, once each, the waits that have lasted `longWaitMs`. */
+  private reportLongWaits(
+    states: ThreadLockState[],
+    graph: Map<number, Edge[]>,
+    now: number,
+    result: ScanResult,
+  ): void {
     for (const s of states) {
       const w = s.waiting;
       if (w === null || now - w.since < this.longWaitMs) continue;
-      const key = `${s.ownerId}:${w.seq}`;
+      const key = waitKey(s.ownerId, w.seq);
       if (this.reportedLong.has(key)) continue;
       this.reportedLong.add(key);
       const report = this.waitReport(s, graph.get(s.ownerId) ?? [], now);
@@ -189,16 +206,36 @@ export class DeadlockDetector {
       this.totals.longWaits++;
       this.emit(event);
     }
+  }
 
+  /** Forgets the long-wait reports of waits that are over (a new wait is reported anew). */
+  private forgetEndedLongWaits(byOwner: Map<number, ThreadLockState>): void {
+    for (const key of this.reportedLong) {
+      const [owner, seq] = key.split(':').map(Number);
+      const s = byOwner.get(owner!);
+      if (s?.waiting?.seq !== seq) this.reportedLong.delete(key);
+    }
+  }
+
+  /**
+   * For each cycle of the graph whose members' records have not changed since the previous
+   * scan: reports it and (when breaking cycles) fails a victim. A cycle that is not broken is
+   * reported once while it lasts.
+   */
+  private breakConfirmedCycles(
+    byOwner: Map<number, ThreadLockState>,
+    graph: Map<number, Edge[]>,
+    now: number,
+    result: ScanResult,
+  ): void {
     const cyclesSeen = new Set<string>();
     for (const cycle of findCycles(graph)) {
       const members = cycle.map((o) => byOwner.get(o)!);
-      const stable = members.every((s) => this.previous.get(s.ownerId) === s.fingerprint);
-      if (!stable) {
+      if (!this.unchangedSinceLastScan(members)) {
         result.unconfirmed++;
         continue;
       }
-      const keys = members.map((s) => `${s.ownerId}:${s.waiting?.seq}`);
+      const keys = members.map((s) => waitKey(s.ownerId, s.waiting?.seq));
       if (keys.some((k) => this.victims.has(k))) continue; // already being broken
       const cycleKey = [...keys].sort().join(' ');
       cyclesSeen.add(cycleKey);
@@ -210,23 +247,7 @@ export class DeadlockDetector {
           now,
         ),
       );
-      let victim: ThreadLockState | undefined;
-      if (this.breakCycles) {
-        victim = members.reduce((a, b) =>
-          (b.waiting?.since ?? 0) > (a.waiting?.since ?? 0) ? b : a,
-        );
-        const w = victim.waiting!;
-        if (reg.signalVictim(victim.record, w.seq, w.lockId)) {
-          this.victims.set(`${victim.ownerId}:${w.seq}`, {
-            record: victim.record,
-            seq: w.seq,
-            lockId: w.lockId,
-          });
-          this.totals.victims++;
-        } else {
-          victim = undefined; // its wait just ended: the cycle is gone
-        }
-      }
+      const victim = this.breakCycles ? this.failVictim(members) : undefined;
       const event: DeadlockEvent = {
         kind: 'deadlock',
         level: 'error',
@@ -240,20 +261,36 @@ export class DeadlockDetector {
       this.emit(event);
     }
     this.reportedCycles = new Set([...this.reportedCycles].filter((k) => cyclesSeen.has(k)));
+  }
 
-    this.previous = new Map(states.map((s) => [s.ownerId, s.fingerprint]));
-    for (const key of this.reportedLong) {
-      const [owner, seq] = key.split(':').map(Number);
-      const s = byOwner.get(owner!);
-      if (s?.waiting?.seq !== seq) this.reportedLong.delete(key);
-    }
-    return result;
+  /** A real cycle: every member was in the same wait, holding the same, at the last scan. */
+  private unchangedSinceLastScan(members: ThreadLockState[]): boolean {
+    return members.every((s) => this.previous.get(s.ownerId) === s.fingerprint);
+  }
+
+  /**
+   * Fails the member whose wait began last (it has the least invested); returns it, or
+   * undefined if its wait just ended (the cycle is then gone).
+   */
+  private failVictim(members: ThreadLockState[]): ThreadLockState | undefined {
+    const victim = members.reduce((a, b) =>
+      (b.waiting?.since ?? 0) > (a.waiting?.since ?? 0) ? b : a,
+    );
+    const w = victim.waiting!;
+    if (!this.registry.signalVictim(victim.record, w.seq, w.lockId)) return undefined;
+    this.victims.set(waitKey(victim.ownerId, w.seq), {
+      record: victim.record,
+      seq: w.seq,
+      lockId: w.lockId,
+    });
+    this.totals.victims++;
+    return victim;
   }
 
   private repeatVictimNotifies(result: ScanResult): void {
     const reg = this.registry;
     for (const [key, v] of this.victims) {
-      const s = reg.readRecord(v.record);
+      const s = reg.reader.readRecord(v.record);
       if (s === null || s.waiting === null || s.waiting.seq !== v.seq || !s.waiting.victim) {
         this.victims.delete(key);
         continue;
@@ -335,14 +372,21 @@ export class DeadlockDetector {
     const lock = this.registry.lookup(lockId);
     if (lock === undefined) return null;
     const s = Atomics.load(lock.i32, lock.base + STATE);
-    const tag = writerHeld(s) ? s & READERS_MASK : 0;
+    const tag = writerTag(s);
     const writer = tag === 0 ? undefined : states.find((x) => x.record === tag - 1);
     return {
-      readers: writerHeld(s) ? 0 : s & READERS_MASK,
-      writerOwnerId: writerHeld(s) ? (writer?.ownerId ?? Atomics.load(lock.i32, lock.base + 1)) : 0,
+      readers: readerCount(s),
+      writerOwnerId: writerHeld(s)
+        ? (writer?.ownerId ?? Atomics.load(lock.i32, lock.base + OWNER))
+        : 0,
       writersWaiting: writersWaiting(s),
     };
   }
+}
+
+/** Names one wait: the owner id and its wait number. */
+function waitKey(ownerId: number, seq: number | undefined): string {
+  return `${ownerId}:${seq}`;
 }
 
 function ms(x: number): string {

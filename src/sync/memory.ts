@@ -7,9 +7,10 @@ import { currentLockOwnerId } from './thread-id.js';
  * `RwLock` and the lock registry never call `Atomics` directly: every load, read-modify-write,
  * wait and notify on shared memory goes through one of these methods. In production the
  * implementation is `atomicsMemory` (each method is the `Atomics` call of the same name, and
- * V8 inlines them: see `docs/locking.md` for the measured cost). The schedule explorer
- * (`src/sync/model/`) substitutes a simulated memory in which every call is a scheduling
- * point, so the code it explores is the code that ships, not a copy of it.
+ * V8 inlines them: see `docs/locking.md` for the measured cost). The schedule explorer (test
+ * tooling, `test/support/schedule-explorer/`) substitutes a simulated memory in which every
+ * call is a scheduling point, so the code it explores is the code that ships, not a copy of
+ * it. This interface is its only hook into production code.
  *
  * One `LockMemory` object belongs to one thread: `ownerId`, `canBlock` and `now` describe the
  * calling thread.

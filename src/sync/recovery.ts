@@ -1,37 +1,15 @@
-import {
-  ACQUIRING,
-  E_LOCK,
-  E_PHASE,
-  ENTRY_WORDS,
-  FREE,
-  GEN_MASK,
-  GEN_ONE,
-  HELD,
-  type LockRegistry,
-  MAX_HELD,
-  PHASE_MASK,
-  PHASE_WRITE,
-  R_ENTRIES,
-  R_OVERFLOW,
-  R_OWNER,
-  R_VICTIM,
-  R_WAIT_LOCK,
-  R_WAIT_MODE,
-  RECORD_WORDS,
-  type RegisteredLock,
-  WAIT_WRITE,
-} from './lock-registry.js';
+import type { LockRegistry, RegisteredLock } from './lock-registry.js';
+import type { Involvement, StoppedRecord } from './registry-reader.js';
 import {
   OWNER,
   READER_ONE,
-  READERS_MASK,
-  readers,
+  readerCount,
   SLEEPERS,
   STATE,
-  WRITER_HELD,
-  WRITER_WAITING_ONE,
-  writerHeld,
-  writersWaiting,
+  withoutReaders,
+  withoutWriter,
+  withoutWritersWaiting,
+  writerTag,
 } from './rwlock.js';
 
 /**
@@ -57,7 +35,7 @@ import {
  * between (entry PHASE words carry a generation, so a change cannot hide), the lock words
  * were read at an instant with exactly the involvement seen. The fix is a compare-exchange
  * from the value read, so it fails (and is retried later) if anything moved since.
- * Live threads publish their involvement before each lock-word change (`lock-registry.ts`),
+ * Live threads publish their involvement before each lock-word change (`registry-writer.ts`),
  * which is what makes "no live involvement" mean "no live contribution".
  *
  * Every lock the dead thread touched is notified at the end, so a release it completed
@@ -143,8 +121,6 @@ export function releaseAllHeldBy(
   ownerId: number,
   options: RecoveryOptions = {},
 ): RecoveryResult {
-  const m = reg.m;
-  const a = reg.i32;
   const result: RecoveryResult = {
     ownerId,
     found: false,
@@ -156,45 +132,44 @@ export function releaseAllHeldBy(
     untracked: 0,
   };
   if (!Number.isInteger(ownerId) || ownerId <= 0) return result;
-  let at = -1;
-  let record = -1;
-  for (let r = 0; r < reg.capacity; r++) {
-    const base = reg.recordBase(r);
-    if (
-      m.load(a, base + R_OWNER) === ownerId &&
-      m.cas(a, base + R_OWNER, ownerId, -ownerId) === ownerId
-    ) {
-      at = base;
-      record = r;
-      break;
-    }
-  }
-  if (at < 0) return result;
+  const record = reg.supervisor.takeOverRecord(ownerId);
+  if (record < 0) return result;
   result.found = true;
-  const tag = record + 1;
+  const dead = reg.reader.readStopped(record);
+  result.untracked = dead.overflow;
+  const candidates = locksInRecord(dead);
+  const touched = releaseWriteLocksByTag(reg, candidates, record + 1, options.poison, result);
+  settleEntries(reg, dead, result);
+  queueAbandonedWait(reg, dead, result);
+  reg.supervisor.freeRecord(record);
+  reconcile(reg);
+  for (const id of touched) reg.wake(id);
   const pending = pendingMap(reg);
+  result.pending = [...candidates].filter((id) => pending.has(id));
+  return result;
+}
+
+/** Every lock the record names: its entries' locks, then the lock it waited for. */
+function locksInRecord(dead: StoppedRecord): Set<number> {
+  const ids = new Set<number>();
+  for (const entry of dead.entries) ids.add(entry.lockId);
+  if (dead.waitLock !== 0) ids.add(dead.waitLock);
+  return ids;
+}
+
+/**
+ * Write locks: exact, through the tag in STATE. Releases every lock in `candidates` that
+ * STATE shows write-held by `tag`; returns the candidates this thread has a view of (the
+ * others go to `result.unknown`).
+ */
+function releaseWriteLocksByTag(
+  reg: LockRegistry,
+  candidates: Set<number>,
+  tag: number,
+  poison: ((lockId: number) => void) | undefined,
+  result: RecoveryResult,
+): Set<number> {
   const touched = new Set<number>();
-  const addPending = (id: number, fields: number): void => {
-    pending.set(id, (pending.get(id) ?? 0) | fields);
-    if (!result.reconciling.includes(id)) result.reconciling.push(id);
-  };
-
-  // Write locks: exact, through the tag in STATE.
-  const candidates = new Set<number>();
-  const entries: { id: number; word: number }[] = [];
-  for (let k = 0; k < MAX_HELD; k++) {
-    const e = at + R_ENTRIES + k * ENTRY_WORDS;
-    const word = m.load(a, e + E_PHASE);
-    if ((word & PHASE_MASK) === FREE) continue;
-    const id = m.load(a, e + E_LOCK);
-    entries.push({ id, word });
-    candidates.add(id);
-  }
-  const waitLock = m.load(a, at + R_WAIT_LOCK);
-  const waitMode = m.load(a, at + R_WAIT_MODE);
-  if (waitLock !== 0) candidates.add(waitLock);
-  result.untracked = m.load(a, at + R_OVERFLOW);
-
   for (const id of candidates) {
     const lock = reg.lookup(id);
     if (lock === undefined) {
@@ -202,50 +177,57 @@ export function releaseAllHeldBy(
       continue;
     }
     touched.add(id);
-    if (releaseWriteByTag(reg, lock, tag, ownerId, options.poison)) {
+    if (releaseWriteByTag(reg, lock, tag, result.ownerId, poison)) {
       result.released.push({ lockId: id, mode: 'write' });
       result.writeLocked.push(id);
     }
   }
-
-  for (const { id, word } of entries) {
-    const lock = reg.lookup(id);
-    if (lock === undefined) continue;
-    const phase = word & PHASE_MASK;
-    const write = (word & PHASE_WRITE) !== 0;
-    if (write) {
-      if (phase === ACQUIRING) addPending(id, FIELD_WRITERS | FIELD_SLEEPERS);
-      continue;
-    }
-    if (phase === HELD) {
-      if (releaseOneReader(reg, lock)) result.released.push({ lockId: id, mode: 'read' });
-    } else {
-      addPending(id, FIELD_READERS | (phase === ACQUIRING ? FIELD_SLEEPERS : 0));
-    }
-  }
-  if (waitLock !== 0 && reg.lookup(waitLock) !== undefined) {
-    addPending(waitLock, FIELD_SLEEPERS | ((waitMode & WAIT_WRITE) !== 0 ? FIELD_WRITERS : 0));
-  }
-
-  // Free the record for the next thread.
-  for (let k = 0; k < MAX_HELD; k++) {
-    const e = at + R_ENTRIES + k * ENTRY_WORDS;
-    const word = m.load(a, e + E_PHASE);
-    m.store(a, e + E_PHASE, (word + GEN_ONE) & GEN_MASK); // FREE, and a new generation
-  }
-  m.store(a, at + R_WAIT_LOCK, 0);
-  m.store(a, at + R_VICTIM, 0);
-  m.store(a, at + R_OVERFLOW, 0);
-  m.store(a, at + R_OWNER, 0);
-
-  reconcile(reg);
-  for (const id of touched) reg.wake(id);
-  result.pending = candidatesStillPending(pending, candidates);
-  return result;
+  return touched;
 }
 
-function candidatesStillPending(pending: Map<number, number>, ids: Set<number>): number[] {
-  return [...ids].filter((id) => pending.has(id));
+/**
+ * Read entries HELD: the reader certainly counted, so it is removed at once. Everything else
+ * the entries show is uncertain (did the compare-exchange happen? was the writer announced?
+ * was it parked?) and is queued for `reconcile`.
+ */
+function settleEntries(reg: LockRegistry, dead: StoppedRecord, result: RecoveryResult): void {
+  for (const { lockId: id, mode, phase } of dead.entries) {
+    const lock = reg.lookup(id);
+    if (lock === undefined) continue;
+    if (mode === 'write') {
+      if (phase === 'acquiring') queueForReconcile(reg, result, id, FIELD_WRITERS | FIELD_SLEEPERS);
+      continue;
+    }
+    if (phase === 'held') {
+      if (releaseOneReader(reg, lock)) result.released.push({ lockId: id, mode: 'read' });
+    } else {
+      const sleepers = phase === 'acquiring' ? FIELD_SLEEPERS : 0;
+      queueForReconcile(reg, result, id, FIELD_READERS | sleepers);
+    }
+  }
+}
+
+/** The wait the thread died in: it may have left a sleeper and (a writer) an announcement. */
+function queueAbandonedWait(reg: LockRegistry, dead: StoppedRecord, result: RecoveryResult): void {
+  const id = dead.waitLock;
+  if (id === 0 || reg.lookup(id) === undefined) return;
+  queueForReconcile(
+    reg,
+    result,
+    id,
+    FIELD_SLEEPERS | (dead.waitMode === 'write' ? FIELD_WRITERS : 0),
+  );
+}
+
+function queueForReconcile(
+  reg: LockRegistry,
+  result: RecoveryResult,
+  id: number,
+  fields: number,
+): void {
+  const pending = pendingMap(reg);
+  pending.set(id, (pending.get(id) ?? 0) | fields);
+  if (!result.reconciling.includes(id)) result.reconciling.push(id);
 }
 
 /** Releases `lock`'s write lock if STATE shows it held by `tag` (poisoning it first). */
@@ -259,14 +241,13 @@ function releaseWriteByTag(
   const m = reg.m;
   const a = lock.i32;
   const st = lock.base + STATE;
-  const s0 = m.load(a, st);
-  if (!writerHeld(s0) || (s0 & READERS_MASK) !== tag) return false;
+  if (writerTag(m.load(a, st)) !== tag) return false;
   poison?.(lock.id);
   for (;;) {
     const s = m.load(a, st);
-    if (!writerHeld(s) || (s & READERS_MASK) !== tag) return false;
+    if (writerTag(s) !== tag) return false;
     m.cas(a, lock.base + OWNER, ownerId, 0);
-    if (m.cas(a, st, s, s & ~(WRITER_HELD | READERS_MASK)) === s) return true;
+    if (m.cas(a, st, s, withoutWriter(s)) === s) return true;
   }
 }
 
@@ -277,53 +258,9 @@ function releaseOneReader(reg: LockRegistry, lock: RegisteredLock): boolean {
   const st = lock.base + STATE;
   for (;;) {
     const s = m.load(a, st);
-    if (writerHeld(s) || readers(s) === 0) return false;
+    if (readerCount(s) === 0) return false;
     if (m.cas(a, st, s, s - READER_ONE) === s) return true;
   }
-}
-
-interface Involvement {
-  reads: Set<number>;
-  writeAcquiring: Set<number>;
-  acquiring: Set<number>;
-  /** Some live thread has holdings it could not record: nothing is quiescent. */
-  untracked: boolean;
-  /** Words that change whenever any record changes. */
-  print: number[];
-}
-
-/** Reads every live record's involvement (entries), and a fingerprint of all records. */
-function collect(reg: LockRegistry): Involvement {
-  const m = reg.m;
-  const a = reg.i32;
-  const inv: Involvement = {
-    reads: new Set(),
-    writeAcquiring: new Set(),
-    acquiring: new Set(),
-    untracked: false,
-    print: [],
-  };
-  for (let r = 0; r < reg.capacity; r++) {
-    const at = reg.recordsAt + r * RECORD_WORDS;
-    const owner = m.load(a, at + R_OWNER);
-    inv.print.push(owner);
-    if (owner <= 0) continue;
-    if (m.load(a, at + R_OVERFLOW) > 0) inv.untracked = true;
-    for (let k = 0; k < MAX_HELD; k++) {
-      const e = at + R_ENTRIES + k * ENTRY_WORDS;
-      const word = m.load(a, e + E_PHASE);
-      inv.print.push(word);
-      const phase = word & PHASE_MASK;
-      if (phase === FREE) continue;
-      const id = m.load(a, e + E_LOCK);
-      if ((word & PHASE_WRITE) === 0) inv.reads.add(id);
-      if (phase === ACQUIRING) {
-        inv.acquiring.add(id);
-        if ((word & PHASE_WRITE) !== 0) inv.writeAcquiring.add(id);
-      }
-    }
-  }
-  return inv;
 }
 
 function samePrint(x: number[], y: number[]): boolean {
@@ -339,6 +276,12 @@ export interface ReconcileResult {
   pending: number[];
 }
 
+/** A lock's STATE and SLEEPERS words, read between the two collects. */
+interface LockWords {
+  s: number;
+  sleepers: number;
+}
+
 /**
  * Clears what dead threads left in the counts of the locks `releaseAllHeldBy` queued, for
  * each field at the first instant no live thread is involved with it. Never blocks; call it
@@ -349,8 +292,8 @@ export function reconcile(reg: LockRegistry): ReconcileResult {
   const result: ReconcileResult = { fixed: [], pending: [] };
   if (pending.size === 0) return result;
   const m = reg.m;
-  const before = collect(reg);
-  const words = new Map<number, { s: number; sleepers: number }>();
+  const before = reg.reader.collectInvolvement();
+  const words = new Map<number, LockWords>();
   for (const id of pending.keys()) {
     const lock = reg.lookup(id);
     if (lock === undefined) continue;
@@ -359,7 +302,7 @@ export function reconcile(reg: LockRegistry): ReconcileResult {
       sleepers: m.load(lock.i32, lock.base + SLEEPERS),
     });
   }
-  const after = collect(reg);
+  const after = reg.reader.collectInvolvement();
   if (before.untracked || after.untracked || !samePrint(before.print, after.print)) {
     result.pending = [...pending.keys()];
     return result;
@@ -371,37 +314,56 @@ export function reconcile(reg: LockRegistry): ReconcileResult {
       pending.delete(id);
       continue;
     }
-    let left = fields;
-    const s = seen.s;
-    let next = s;
-    if ((left & FIELD_READERS) !== 0 && !after.reads.has(id)) {
-      if (!writerHeld(s)) next -= readers(s);
-      left &= ~FIELD_READERS;
-    }
-    if ((left & FIELD_WRITERS) !== 0 && !after.writeAcquiring.has(id)) {
-      next -= writersWaiting(s) * WRITER_WAITING_ONE;
-      left &= ~FIELD_WRITERS;
-    }
-    let changed = false;
-    if (next !== s) {
-      if (m.cas(lock.i32, lock.base + STATE, s, next) !== s) continue; // moved: retry later
-      changed = true;
-    }
-    if ((left & FIELD_SLEEPERS) !== 0 && !after.acquiring.has(id)) {
-      const sl = seen.sleepers;
-      if (sl !== 0 && m.cas(lock.i32, lock.base + SLEEPERS, sl, 0) !== sl) {
-        pending.set(id, left);
-        continue;
-      }
-      left &= ~FIELD_SLEEPERS;
-    }
-    if (left === 0) pending.delete(id);
-    else pending.set(id, left);
-    if (changed || left !== fields) {
-      m.notify(lock.i32, lock.base + STATE);
-      result.fixed.push(id);
-    }
+    if (clearLeftovers(reg, lock, fields, seen, after, pending)) result.fixed.push(id);
   }
   result.pending = [...pending.keys()];
   return result;
+}
+
+/**
+ * Clears the fields of `lock` that no live thread is involved with (as of `after`), from the
+ * words `seen` between the collects; updates `pending`. Returns whether anything changed
+ * (then the lock's sleepers have been woken).
+ */
+function clearLeftovers(
+  reg: LockRegistry,
+  lock: RegisteredLock,
+  fields: number,
+  seen: LockWords,
+  after: Involvement,
+  pending: Map<number, number>,
+): boolean {
+  const m = reg.m;
+  const id = lock.id;
+  let left = fields;
+  const s = seen.s;
+  let next = s;
+  if ((left & FIELD_READERS) !== 0 && !after.reads.has(id)) {
+    next = withoutReaders(next);
+    left &= ~FIELD_READERS;
+  }
+  if ((left & FIELD_WRITERS) !== 0 && !after.writeAcquiring.has(id)) {
+    next = withoutWritersWaiting(next);
+    left &= ~FIELD_WRITERS;
+  }
+  let changed = false;
+  if (next !== s) {
+    if (m.cas(lock.i32, lock.base + STATE, s, next) !== s) return false; // moved: retry later
+    changed = true;
+  }
+  if ((left & FIELD_SLEEPERS) !== 0 && !after.acquiring.has(id)) {
+    const sl = seen.sleepers;
+    if (sl !== 0 && m.cas(lock.i32, lock.base + SLEEPERS, sl, 0) !== sl) {
+      pending.set(id, left);
+      return false;
+    }
+    left &= ~FIELD_SLEEPERS;
+  }
+  if (left === 0) pending.delete(id);
+  else pending.set(id, left);
+  if (changed || left !== fields) {
+    m.notify(lock.i32, lock.base + STATE);
+    return true;
+  }
+  return false;
 }

@@ -60,7 +60,8 @@
  *
  * **Memory operations.** Every access to the lock words goes through a `LockMemory`
  * (`memory.ts`): `Atomics` in production, a simulated memory in the schedule explorer
- * (`model/`), which therefore runs this very code through every interleaving it explores.
+ * (`test/support/schedule-explorer/`), which therefore runs this very code through every
+ * interleaving it explores.
  *
  * # Layout (parking_lot `raw_rwlock.rs` style)
  *
@@ -139,6 +140,7 @@ import { DeadlockError, LockTimeoutError, LockUsageError } from './lock-errors.j
 import { describeLock, lockClassIndex } from './lock-ids.js';
 import type { LockRegistry } from './lock-registry.js';
 import { atomicsMemory, type LockMemory } from './memory.js';
+import type { RegistryWriter } from './registry-writer.js';
 
 export { currentLockOwnerId } from './thread-id.js';
 
@@ -181,6 +183,32 @@ export function writerHeld(s: number): boolean {
 /** Registry tag of the writer holding the lock in state `s` (0: none or unregistered). */
 export function writerTag(s: number): number {
   return writerHeld(s) ? s & READERS_MASK : 0;
+}
+
+/** Number of read-lock holders in state `s` (0 while a writer holds it). */
+export function readerCount(s: number): number {
+  return writerHeld(s) ? 0 : readers(s);
+}
+
+/** What a write release keeps of STATE: everything but WRITER_HELD and the writer's tag. */
+const KEPT_BY_WRITE_RELEASE = ~(WRITER_HELD | READERS_MASK);
+
+/** State `s` after its write lock is released (the `writeUnlock` transition). */
+export function withoutWriter(s: number): number {
+  return s & KEPT_BY_WRITE_RELEASE;
+}
+
+/**
+ * State `s` with its reader count cleared; unchanged while a writer holds the lock (the field
+ * is then the writer's tag). For recovery, which clears counts that dead threads left.
+ */
+export function withoutReaders(s: number): number {
+  return writerHeld(s) ? s : s & ~READERS_MASK;
+}
+
+/** State `s` with no writer announced (recovery, as `withoutReaders`). */
+export function withoutWritersWaiting(s: number): number {
+  return s & ~WRITERS_WAITING_MASK;
 }
 
 /** Read admission: no writer holds the lock and none is waiting (write preference). */
@@ -244,7 +272,8 @@ export class RwLock {
   /** Lock id (0 when none was given). */
   readonly id: number;
   protected readonly m: LockMemory;
-  protected readonly reg: LockRegistry | null;
+  /** This thread's registry record (null: an unregistered lock). */
+  protected readonly rec: RegistryWriter | null;
   private readonly stateAt: number;
   private readonly ownerAt: number;
   private readonly sleepersAt: number;
@@ -271,11 +300,11 @@ export class RwLock {
     this.base = base;
     this.id = id;
     this.m = options.memory ?? options.registry?.m ?? atomicsMemory;
-    this.reg = options.registry ?? null;
+    this.rec = options.registry?.writer ?? null;
     this.stateAt = base + STATE;
     this.ownerAt = base + OWNER;
     this.sleepersAt = base + SLEEPERS;
-    this.reg?.attach(this);
+    options.registry?.attach(this);
   }
 
   /** Zeroes the lock's words (unlocked, no owner, no sleepers) and returns a view of it. */
@@ -292,8 +321,7 @@ export class RwLock {
 
   /** Current number of read-lock holders. */
   get readers(): number {
-    const s = this.m.load(this.i32, this.stateAt);
-    return writerHeld(s) ? 0 : readers(s);
+    return readerCount(this.m.load(this.i32, this.stateAt));
   }
 
   /** Current number of writers that announced themselves and are waiting. */
@@ -308,29 +336,29 @@ export class RwLock {
 
   /** Takes the read lock if it is available now; never waits. */
   tryRead(): boolean {
-    const reg = this.reg;
-    if (reg === null) return this.readFast();
-    reg.checkOrder(this.id, false, 'tryRead');
-    const e = reg.beginAcquire(this.id, false);
+    const rec = this.rec;
+    if (rec === null) return this.readFast();
+    rec.checkOrder(this.id, false, 'tryRead');
+    const e = rec.beginAcquire(this.id, false);
     if (this.readFast()) {
-      reg.acquired(e, this.id);
+      rec.acquired(e, this.id);
       return true;
     }
-    reg.cancelAcquire(e);
+    rec.cancelAcquire(e);
     return false;
   }
 
   /** Takes the write lock if it is available now; never waits and does not announce. */
   tryWrite(): boolean {
-    const reg = this.reg;
-    if (reg === null) return this.writeFast(0);
-    reg.checkOrder(this.id, false, 'tryWrite');
-    const e = reg.beginAcquire(this.id, true);
-    if (this.writeFast(reg.tag)) {
-      reg.acquired(e, this.id);
+    const rec = this.rec;
+    if (rec === null) return this.writeFast(0);
+    rec.checkOrder(this.id, false, 'tryWrite');
+    const e = rec.beginAcquire(this.id, true);
+    if (this.writeFast(rec.tag)) {
+      rec.acquired(e, this.id);
       return true;
     }
-    reg.cancelAcquire(e);
+    rec.cancelAcquire(e);
     return false;
   }
 
@@ -343,14 +371,14 @@ export class RwLock {
   readLock(timeoutMs: number): void {
     checkTimeout(timeoutMs);
     if (!this.m.canBlock) throw this.mainThreadBlock('readLock', 'readLockAsync');
-    const reg = this.reg;
+    const rec = this.rec;
     let e = -1;
-    if (reg !== null) {
-      reg.checkOrder(this.id, true, 'readLock');
-      e = reg.beginAcquire(this.id, false);
+    if (rec !== null) {
+      rec.checkOrder(this.id, true, 'readLock');
+      e = rec.beginAcquire(this.id, false);
     }
     if (this.readFast()) {
-      reg?.acquired(e, this.id);
+      rec?.acquired(e, this.id);
       return;
     }
     this.checkNotOwner('readLock', e);
@@ -369,16 +397,16 @@ export class RwLock {
   writeLock(timeoutMs: number): void {
     checkTimeout(timeoutMs);
     if (!this.m.canBlock) throw this.mainThreadBlock('writeLock', 'writeLockAsync');
-    const reg = this.reg;
+    const rec = this.rec;
     let e = -1;
     let tag = 0;
-    if (reg !== null) {
-      reg.checkOrder(this.id, true, 'writeLock');
-      e = reg.beginAcquire(this.id, true);
-      tag = reg.tag;
+    if (rec !== null) {
+      rec.checkOrder(this.id, true, 'writeLock');
+      e = rec.beginAcquire(this.id, true);
+      tag = rec.tag;
     }
     if (this.writeFast(tag)) {
-      reg?.acquired(e, this.id);
+      rec?.acquired(e, this.id);
       return;
     }
     this.checkNotOwner('writeLock', e);
@@ -392,10 +420,10 @@ export class RwLock {
   /** Like `readLock` but waits with `Atomics.waitAsync`; allowed on any thread. */
   async readLockAsync(timeoutMs: number): Promise<void> {
     checkTimeout(timeoutMs);
-    const reg = this.reg;
-    const e = reg === null ? -1 : reg.beginAcquire(this.id, false);
+    const rec = this.rec;
+    const e = rec === null ? -1 : rec.beginAcquire(this.id, false);
     if (this.readFast()) {
-      reg?.acquired(e, this.id);
+      rec?.acquired(e, this.id);
       return;
     }
     const w = this.startWait(false, timeoutMs, e, true);
@@ -413,11 +441,11 @@ export class RwLock {
   /** Like `writeLock` but waits with `Atomics.waitAsync`; allowed on any thread. */
   async writeLockAsync(timeoutMs: number): Promise<void> {
     checkTimeout(timeoutMs);
-    const reg = this.reg;
-    const e = reg === null ? -1 : reg.beginAcquire(this.id, true);
-    const tag = reg === null ? 0 : reg.tag;
+    const rec = this.rec;
+    const e = rec === null ? -1 : rec.beginAcquire(this.id, true);
+    const tag = rec === null ? 0 : rec.tag;
     if (this.writeFast(tag)) {
-      reg?.acquired(e, this.id);
+      rec?.acquired(e, this.id);
       return;
     }
     const w = this.startWait(true, timeoutMs, e, true);
@@ -440,17 +468,17 @@ export class RwLock {
   readUnlock(): void {
     const m = this.m;
     const i32 = this.i32;
-    const reg = this.reg;
+    const rec = this.rec;
     let e = -1;
     let tracked = false;
-    if (reg !== null) {
+    if (rec !== null) {
       const s0 = m.load(i32, this.stateAt);
       if (writerHeld(s0) || readers(s0) === 0) throw this.strayReadUnlock(s0);
-      e = reg.findHeld(this.id, false);
+      e = rec.findHeld(this.id, false);
       if (e >= 0) {
         tracked = true;
-        reg.releasing(e);
-      } else if (reg.untracked) {
+        rec.releasing(e);
+      } else if (rec.untracked) {
         tracked = true;
       } else {
         throw new LockUsageError(
@@ -462,12 +490,12 @@ export class RwLock {
       const s = m.load(i32, this.stateAt);
       const n = readers(s);
       if (writerHeld(s) || n === 0) {
-        if (e >= 0) reg?.stillHeld(e);
+        if (e >= 0) rec?.stillHeld(e);
         throw this.strayReadUnlock(s);
       }
       if (m.cas(i32, this.stateAt, s, s - READER_ONE) === s) {
         if (n === 1) this.wakeSleepers();
-        if (tracked) reg?.released(e, this.id);
+        if (tracked) rec?.released(e, this.id);
         return;
       }
     }
@@ -489,18 +517,18 @@ export class RwLock {
           : `writeUnlock: the write lock is held by thread ${owner}, not by thread ${me}`,
       );
     }
-    const reg = this.reg;
+    const rec = this.rec;
     let e = -1;
     let tracked = false;
-    if (reg !== null) {
-      e = reg.findHeld(this.id, true);
-      tracked = e >= 0 || reg.untracked;
-      if (e >= 0) reg.releasing(e);
+    if (rec !== null) {
+      e = rec.findHeld(this.id, true);
+      tracked = e >= 0 || rec.untracked;
+      if (e >= 0) rec.releasing(e);
     }
     m.store(i32, this.ownerAt, 0);
-    m.and(i32, this.stateAt, ~(WRITER_HELD | READERS_MASK));
+    m.and(i32, this.stateAt, KEPT_BY_WRITE_RELEASE);
     this.wakeSleepers();
-    if (tracked) reg?.released(e, this.id);
+    if (tracked) rec?.released(e, this.id);
   }
 
   /** Read admission predicate; the schedule explorer's broken variant overrides it. */
@@ -579,15 +607,15 @@ export class RwLock {
       seq: 0,
       remaining: timeoutMs,
     };
-    const reg = this.reg;
-    if (reg !== null) w.seq = reg.beginWait(this.id, write, async, start);
+    const rec = this.rec;
+    if (rec !== null) w.seq = rec.beginWait(this.id, write, async, start);
     if (write) {
       if (!this.announceWriter()) {
         this.endWait(w);
-        reg?.cancelAcquire(entry);
+        rec?.cancelAcquire(entry);
         throw writerOverflow();
       }
-      reg?.announced(w.seq, async);
+      rec?.announced(w.seq, async);
     }
     return w;
   }
@@ -636,10 +664,10 @@ export class RwLock {
    */
   private shouldStop(w: Waiter): Error | null {
     const remaining = w.deadline - this.m.now();
-    const reg = this.reg;
+    const rec = this.rec;
     let victim = false;
     if (remaining > 0) {
-      if (reg === null || !reg.aborted(w.seq)) {
+      if (rec === null || !rec.aborted(w.seq)) {
         w.remaining = remaining;
         return null;
       }
@@ -648,24 +676,24 @@ export class RwLock {
     const ownerId = this.m.load(this.i32, this.ownerAt);
     if (w.write) this.withdrawWriter();
     const waited = this.endWait(w);
-    reg?.cancelAcquire(w.entry);
+    rec?.cancelAcquire(w.entry);
     const mode = w.write ? 'write' : 'read';
     const cls = lockClassIndex(this.id);
     if (victim) {
-      reg?.stats?.deadlocked(cls);
+      rec?.stats?.deadlocked(cls);
       return new DeadlockError(mode, this.id, waited, describeLock(this.id));
     }
-    reg?.stats?.timedOut(cls);
+    rec?.stats?.timedOut(cls);
     return new LockTimeoutError(mode, w.timeoutMs, ownerId);
   }
 
   /** Retracts the wait record and counts the wait; returns how long it lasted (ms). */
   private endWait(w: Waiter): number {
     const waited = this.m.now() - w.start;
-    const reg = this.reg;
-    if (reg !== null) {
-      reg.endWait(w.seq);
-      reg.stats?.waited(lockClassIndex(this.id), waited);
+    const rec = this.rec;
+    if (rec !== null) {
+      rec.endWait(w.seq);
+      rec.stats?.waited(lockClassIndex(this.id), waited);
     }
     return waited;
   }
@@ -673,7 +701,7 @@ export class RwLock {
   /** The slow path took the lock. */
   private finishWait(w: Waiter): void {
     this.endWait(w);
-    this.reg?.acquired(w.entry, this.id);
+    this.rec?.acquired(w.entry, this.id);
   }
 
   /**
@@ -699,7 +727,7 @@ export class RwLock {
   private checkNotOwner(op: string, entry: number): void {
     const m = this.m;
     if (m.load(this.i32, this.ownerAt) === m.ownerId) {
-      this.reg?.cancelAcquire(entry);
+      this.rec?.cancelAcquire(entry);
       throw new LockUsageError(`${op}: this thread holds the write lock; waiting would deadlock`);
     }
   }

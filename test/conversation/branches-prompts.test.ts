@@ -145,8 +145,8 @@ describe('branches and the system-prompt library', () => {
         })
       ).status,
     ).toBe(404);
-    const list = await request<{ system_prompts: { id: string }[] }>(base);
-    expect(list.body.system_prompts.map((p) => p.id)).toContain('branchy');
+    const list = await request<{ prompts: { id: string }[] }>(base);
+    expect(list.body.prompts.map((p) => p.id)).toContain('branchy');
   });
 
   test('the prompt library survives a restart', async () => {

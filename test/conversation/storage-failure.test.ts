@@ -29,7 +29,8 @@ describe('storage failure during a turn', () => {
   afterAll(() => data.remove());
 
   test('read-only data dir: the action answers 500, the state is Failed, earlier data intact after restart', async (ctx) => {
-    const server = await startServerProcess(data.dir);
+    // One slot, so creating another context evicts the first (see below).
+    const server = await startServerProcess(data.dir, { CACHE_MAX_CONTEXTS: '1' });
     let undo: (() => void) | null = null;
     try {
       const { id } = await createContext(server.url);
@@ -41,6 +42,13 @@ describe('storage failure during a turn', () => {
       expect(sent.status).toBe(200);
       const before = await request<MessagePage>(`${server.url}/v1/contexts/${id}/messages`);
       expect(before.body.total).toBe(3);
+      // A resident context keeps its log open, and a read-only bind mount only stops new
+      // opens: evict the context (another one takes the only slot, then goes), so its next
+      // write opens the log afresh, as after a restart.
+      const other = await createContext(server.url);
+      expect(
+        (await request(`${server.url}/v1/contexts/${other.id}`, { method: 'DELETE' })).status,
+      ).toBe(204);
 
       undo = makeReadOnly(`${data.dir}/contexts`);
       if (undo === null) {

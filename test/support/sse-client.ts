@@ -9,6 +9,8 @@ export interface SseClient {
   events: SseEvent[];
   /** Resolves once an event satisfies `predicate` (checking those already received too). */
   waitFor(predicate: (e: SseEvent) => boolean, timeoutMs?: number): Promise<SseEvent>;
+  /** Resolves when the server ends the stream (or it is aborted). */
+  ended: Promise<void>;
   close(): void;
 }
 
@@ -21,7 +23,7 @@ export async function openSse(url: string, lastEventId?: string): Promise<SseCli
   if (res.status !== 200) throw new Error(`SSE answered ${res.status}`);
   const events: SseEvent[] = [];
   const waiters: { predicate: (e: SseEvent) => boolean; resolve: (e: SseEvent) => void }[] = [];
-  (async () => {
+  const ended = (async () => {
     const decoder = new TextDecoder();
     let buffer = '';
     try {
@@ -59,6 +61,7 @@ export async function openSse(url: string, lastEventId?: string): Promise<SseCli
   })();
   return {
     events,
+    ended,
     waitFor: (predicate, timeoutMs = 10_000) => {
       const seen = events.find(predicate);
       if (seen) return Promise.resolve(seen);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { explore, type Scenario } from '../../src/sync/model/explorer.js';
+import { explore, type Scenario } from '../support/schedule-explorer/explorer.js';
 
 /** The explorer itself, on programs whose interleavings are known by hand. */
 

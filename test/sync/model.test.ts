@@ -2,10 +2,17 @@ import { describe, expect, it } from 'vitest';
 import {
   ReaderBargingRwLock,
   UncountedSleeperRwLock,
-} from '../../src/sync/model/broken-variants.js';
-import { type ExploreResult, explore, type Scenario } from '../../src/sync/model/explorer.js';
-import { recoveryScenarios, registryScenarios } from '../../src/sync/model/registry-model.js';
-import { rwlockScenarios } from '../../src/sync/model/rwlock-model.js';
+} from '../support/schedule-explorer/broken-variants.js';
+import {
+  type ExploreResult,
+  explore,
+  type Scenario,
+} from '../support/schedule-explorer/explorer.js';
+import {
+  recoveryScenarios,
+  registryScenarios,
+} from '../support/schedule-explorer/registry-model.js';
+import { rwlockScenarios } from '../support/schedule-explorer/rwlock-model.js';
 
 /**
  * Schedule exploration of the real RwLock (and registry, detector break, recovery) code:

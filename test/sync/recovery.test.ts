@@ -8,6 +8,7 @@ import {
   reconcile,
   releaseAllHeldBy,
 } from '../../src/sync/recovery.js';
+import { E_PHASE, entryBase, RELEASING, withPhase } from '../../src/sync/registry-layout.js';
 import { type LockWorker, lockSet, lockWorkers, track, until } from './lock-threads.js';
 
 /**
@@ -136,8 +137,9 @@ describe('dead-thread recovery', { timeout: 30_000 }, () => {
     await dead.terminate();
     // Make the dead reader's entry ambiguous, as if it died mid-release.
     const s = set.registry.threadState(dead.ownerId)!;
-    const at = set.registry.recordBase(s.record) + 16;
-    Atomics.store(set.registry.i32, at + 1, Atomics.load(set.registry.i32, at + 1) | 3);
+    const phaseAt = entryBase(set.registry.recordBase(s.record), 0) + E_PHASE;
+    const phase = Atomics.load(set.registry.i32, phaseAt);
+    Atomics.store(set.registry.i32, phaseAt, withPhase(phase, RELEASING));
     // A live writer is waiting on L: the reader count can still be reconciled (no live
     // reader), the writers-waiting count cannot (it is live).
     const writer = track(w.call({ op: 'write', lock: L, timeoutMs: FOREVER }));

@@ -3,6 +3,7 @@ import {
   acceptsUserMessage,
   type ContextState,
   type FsmEvent,
+  isSettled,
   transition,
 } from '../../src/fsm/state-machine.js';
 import type { ContextStateName } from '../../src/model/types.js';
@@ -43,7 +44,7 @@ const EVENTS: FsmEvent[] = [
   { type: 'Retry' },
 ];
 
-/** DESIGN §5, row by row: (from, event index) → to. Everything else is unchanged. */
+/** The transition table of docs/api.md, row by row: (from, event index) → to. Everything else is unchanged. */
 const TABLE: [ContextStateName, number, ContextStateName][] = [
   ['Idle', 0, 'ProcessingUserMessage'],
   ['ProcessingUserMessage', 1, 'AwaitingLLMResponse'],
@@ -67,7 +68,7 @@ const TABLE: [ContextStateName, number, ContextStateName][] = [
   ['TransientFailure', 13, 'AwaitingLLMResponse'],
 ];
 
-describe('state machine (DESIGN §5)', () => {
+describe('lifecycle state machine', () => {
   test('every (state, event) pair: the table rows move, every other pair stays put', () => {
     for (const from of ALL) {
       EVENTS.forEach((event, index) => {
@@ -95,6 +96,17 @@ describe('state machine (DESIGN §5)', () => {
     expect(transition(s('ExecutingTools'), { type: 'FatalError', error: 'bad' })).toEqual(
       s('Failed', { error: 'bad' }),
     );
+  });
+
+  test('TurnAborted settles every unsettled state in Failed and leaves settled ones alone', () => {
+    const settled: ContextStateName[] = ['Idle', 'AwaitingToolApproval', 'Failed'];
+    expect(ALL.filter(isSettled)).toEqual(settled);
+    for (const from of ALL) {
+      const detail = from === 'Failed' ? { error: 'earlier' } : null;
+      const next = transition(s(from, detail), { type: 'TurnAborted', error: 'interrupted' });
+      if (settled.includes(from)) expect(next, from).toEqual(s(from, detail));
+      else expect(next, from).toEqual(s('Failed', { error: 'interrupted' }));
+    }
   });
 
   test('send_message is accepted in Idle and Failed only', () => {

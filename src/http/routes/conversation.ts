@@ -13,14 +13,14 @@ export function conversationRoutes(deps: AppDeps): Hono<AppEnv> {
     const id = requireUuid(c.req.param('id'));
     const content = parseSendMessage(await readJson(c));
     const result = await engine.sendMessage(id, c.get('traceId'), content);
-    return c.json(result.body, result.status as 200);
+    return c.json(result.body, result.status as 200, result.headers);
   });
 
   app.post('/:id/actions/approve_tools', async (c) => {
     const id = requireUuid(c.req.param('id'));
     const approve = parseToolCallIds(await readJson(c));
     const result = await engine.approveTools(id, c.get('traceId'), approve);
-    return c.json(result.body, result.status as 200);
+    return c.json(result.body, result.status as 200, result.headers);
   });
 
   app.post('/:id/tools/approve', async (c) => {

@@ -1,19 +1,24 @@
+import type { ServerResponse } from 'node:http';
 import { Hono } from 'hono';
-import { streamSSE } from 'hono/streaming';
-import { badRequest, notFound } from '../../errors.js';
-import type { ContextEvent } from '../../events/event-hub.js';
+import { AppError, badRequest, notFound } from '../../errors.js';
+import { SseStream } from '../../events/sse-stream.js';
 import { requireUuid } from '../../model/validate.js';
 import type { AppDeps, AppEnv } from '../env.js';
 
-const HEARTBEAT_MS = 15_000;
+/** What @hono/node-server passes as `c.env`: the Node request and response. */
+interface NodeBindings {
+  outgoing?: ServerResponse;
+}
 
 /**
  * `GET /v1/contexts/{id}/events`: Server-Sent Events (`state`, `message`, `delta`), each
  * with its id. A client that reconnects with `Last-Event-ID` (header, or `last_event_id`
- * query) first gets the held events it missed, in order, then live ones.
+ * query) first gets the held events it missed, in order, then live ones. The stream is
+ * written to the Node response directly (`SseStream`), so that it follows the socket's
+ * backpressure and can be ended at shutdown.
  */
 export function eventRoutes(deps: AppDeps): Hono<AppEnv> {
-  const { events, index } = deps;
+  const { events, index, sse } = deps;
   const app = new Hono<AppEnv>();
 
   app.get('/:id/events', (c) => {
@@ -24,39 +29,19 @@ export function eventRoutes(deps: AppDeps): Hono<AppEnv> {
       throw badRequest('Last-Event-ID must be a non-negative integer', 'invalid_query');
     }
     const lastEventId = raw === undefined ? undefined : Number(raw);
-
-    return streamSSE(c, async (stream) => {
-      const queue: ContextEvent[] = [];
-      let wake: (() => void) | undefined;
-      let closed = false;
-      const unsubscribe = events.subscribe(id, lastEventId, (event) => {
-        queue.push(event);
-        wake?.();
-      });
-      stream.onAbort(() => {
-        closed = true;
-        wake?.();
-      });
-      try {
-        while (!closed) {
-          for (let event = queue.shift(); event !== undefined; event = queue.shift()) {
-            await stream.writeSSE({
-              id: String(event.id),
-              event: event.event,
-              data: JSON.stringify(event.data),
-            });
-          }
-          const woken = await new Promise<boolean>((resolve) => {
-            wake = () => resolve(true);
-            setTimeout(() => resolve(false), HEARTBEAT_MS).unref();
-          });
-          wake = undefined;
-          if (!woken && !closed) await stream.write(': keep-alive\n\n');
-        }
-      } finally {
-        unsubscribe();
-      }
+    const res = (c.env as NodeBindings | undefined)?.outgoing;
+    if (res === undefined) {
+      throw new AppError(501, 'not_implemented', 'event streams need the Node HTTP server');
+    }
+    res.writeHead(200, {
+      'content-type': 'text/event-stream',
+      'cache-control': 'no-cache',
+      'x-trace-id': c.get('traceId'),
     });
+    res.flushHeaders();
+    new SseStream(res, events, id, lastEventId, sse);
+    // The response is the stream above: tell the adapter it has been sent.
+    return new Response(null, { headers: { 'x-hono-already-sent': 'true' } });
   });
 
   return app;

@@ -21,7 +21,12 @@ export function systemPromptRoutes(deps: AppDeps): Hono<AppEnv> {
       })
       .map((s) => s.id);
 
-  app.get('/', (c) => c.json({ system_prompts: prompts.list() }));
+  // `prompts` is the key clients of the original backend read. `system_prompts` (the same
+  // list) is kept for clients of earlier releases of this server; it is deprecated.
+  app.get('/', (c) => {
+    const list = prompts.list();
+    return c.json({ prompts: list, system_prompts: list });
+  });
 
   app.post('/', async (c) => {
     const prompt = await prompts.create(parseNewPrompt(await readJson(c)));

@@ -1,10 +1,10 @@
-import { DeadlockError } from '../lock-errors.js';
-import { contextLockId } from '../lock-ids.js';
-import { LockRegistry } from '../lock-registry.js';
-import { pendingReconciliation, reconcile, releaseAllHeldBy } from '../recovery.js';
-import { OWNER, RwLock, readers, SLEEPERS, STATE, writerHeld, writersWaiting } from '../rwlock.js';
+import { DeadlockError } from '../../../src/sync/lock-errors.js';
+import { contextLockId } from '../../../src/sync/lock-ids.js';
+import { LockRegistry } from '../../../src/sync/lock-registry.js';
+import { pendingReconciliation, reconcile, releaseAllHeldBy } from '../../../src/sync/recovery.js';
+import { RwLock } from '../../../src/sync/rwlock.js';
 import type { Scenario, SimThread, ThreadProgram } from './explorer.js';
-import { writePreferenceViolation } from './rwlock-model.js';
+import { describeLockWords, writePreferenceViolation } from './rwlock-model.js';
 
 /**
  * Scenarios that run registered locks (`RwLock` + `LockRegistry`, both on the explorer's
@@ -92,11 +92,7 @@ function worker(ops: Op[]): ThreadProgram<RegistryWorld> {
 }
 
 function lockState(w: RegistryWorld): string {
-  const s = w.i32[STATE]!;
-  return (
-    `lock STATE readers=${writerHeld(s) ? 0 : readers(s)} waiting=${writersWaiting(s)} ` +
-    `held=${writerHeld(s)} OWNER=${w.i32[OWNER]} SLEEPERS=${w.i32[SLEEPERS]}`
-  );
+  return describeLockWords(w.i32);
 }
 
 /** Lock words all 0 and no registry record showing a holding or a wait. */

@@ -1,6 +1,7 @@
 /**
  * Runs every schedule-exploration scenario with a chosen bound and prints a table — for
- * deeper runs than the test suite's (`node dist/src/sync/model/run.js --preemptions 3`).
+ * deeper runs than the test suite's
+ * (`node dist/test/support/schedule-explorer/run.js --preemptions 3`).
  * Exit status 1 if any scenario fails (the failing schedule's trace is printed).
  */
 import { explore, type Scenario } from './explorer.js';

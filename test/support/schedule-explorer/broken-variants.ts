@@ -1,4 +1,4 @@
-import { canRead, RwLock, STATE, writerHeld } from '../rwlock.js';
+import { canRead, RwLock, STATE, writerHeld } from '../../../src/sync/rwlock.js';
 
 /**
  * Deliberately broken variants of `RwLock`, each a one-method change to the real class, so

@@ -1,4 +1,4 @@
-import type { LockMemory, WaitAsyncResult } from '../memory.js';
+import type { LockMemory, WaitAsyncResult } from '../../../src/sync/memory.js';
 
 /**
  * A deterministic scheduler that runs simulated threads through the interleavings of their

@@ -1,16 +1,17 @@
-import { LockTimeoutError } from '../lock-errors.js';
-import type { LockMemory } from '../memory.js';
+import { LockTimeoutError } from '../../../src/sync/lock-errors.js';
+import type { LockMemory } from '../../../src/sync/memory.js';
 import {
   OWNER,
   RWLOCK_WORDS,
   RwLock,
   type RwLockOptions,
+  readerCount,
   readers,
   SLEEPERS,
   STATE,
   writerHeld,
   writersWaiting,
-} from '../rwlock.js';
+} from '../../../src/sync/rwlock.js';
 import type { Scenario, SimThread, ThreadProgram } from './explorer.js';
 
 /**
@@ -53,12 +54,17 @@ export function writePreferenceViolation(i: number, before: number, after: numbe
   return null;
 }
 
-function lockStateOf(w: LockWorld): string {
-  const s = w.i32[STATE]!;
+/** The words of the lock at the start of `i32`, for failure reports. */
+export function describeLockWords(i32: Int32Array): string {
+  const s = i32[STATE]!;
   return (
-    `lock STATE readers=${writerHeld(s) ? 0 : readers(s)} waiting=${writersWaiting(s)} ` +
-    `held=${writerHeld(s)} OWNER=${w.i32[OWNER]} SLEEPERS=${w.i32[SLEEPERS]}`
+    `lock STATE readers=${readerCount(s)} waiting=${writersWaiting(s)} ` +
+    `held=${writerHeld(s)} OWNER=${i32[OWNER]} SLEEPERS=${i32[SLEEPERS]}`
   );
+}
+
+function lockStateOf(w: LockWorld): string {
+  return describeLockWords(w.i32);
 }
 
 type Op = 'read' | 'write' | 'tryRead' | 'tryWrite';
