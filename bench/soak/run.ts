@@ -6,7 +6,7 @@
  * summary, and writes the samples as JSON under bench/results/ (`soak-*.json`, ignored
  * by git: the figures worth keeping go in docs/reliability.md).
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createWriteStream, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -30,6 +30,8 @@ const { values } = parseArgs({
     env: { type: 'string', multiple: true, default: [] },
     'node-option': { type: 'string', multiple: true, default: [] },
     label: { type: 'string', default: 'default' },
+    // Where to copy the server's stdout (its log, and --trace-gc lines of every isolate).
+    'server-log': { type: 'string' },
   },
 });
 
@@ -50,6 +52,10 @@ const server = await startProduct(dataDir, {
   env: serverEnv,
   execArgv: values['node-option'],
 });
+if (values['server-log'] !== undefined) {
+  const log = createWriteStream(values['server-log']);
+  server.proc.stdout?.on('data', (chunk: Buffer) => log.write(chunk));
+}
 console.log(
   `soak: ${minutes} min, ${contexts} contexts x ${messages} messages of ${messageBytes} B, ` +
     `pid ${server.pid}, env ${JSON.stringify(serverEnv)}`,
