@@ -58,7 +58,11 @@ export function checkResponse(req: FuzzRequest, res: FuzzResponse): Violation | 
     request: describeRequest(req),
     response: describeResponse(res),
   });
-  if (res.status === 0) return violation('no_response');
+  if (res.status === 0) {
+    const dropped =
+      res.failure === 'closed without a response' || res.failure?.includes('ECONNRESET');
+    return req.closeAllowed && dropped ? undefined : violation('no_response');
+  }
   if (res.status >= 500) return violation('status_5xx');
   const noBody = req.method === 'HEAD' || res.status === 204 || res.status === 304;
   if (res.status >= 400 && !noBody && !isErrorBody(res.body.toString('utf8'))) {

@@ -28,6 +28,12 @@ export interface FuzzRequest {
   raw?: Buffer;
   /** An event stream: read the head, then hang up. */
   sse?: boolean;
+  /**
+   * Raw bytes holding a complete request followed by garbage: the server may drop the
+   * connection without an answer (an answer to the garbage would interleave with the one
+   * to the request before it).
+   */
+  closeAllowed?: boolean;
 }
 
 /**
@@ -734,7 +740,15 @@ export class RequestGenerator {
           `POST /v1/contexts/${id}/messages HTTP/1.1\r\n${close}Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}JUNK / HTTP/1.1\r\n\r\n`,
         ),
     ])();
-    return { route: 'raw (parser-level)', method: 'RAW', path: '', headers: {}, raw };
+    const pipelinedGarbage = raw.includes('JUNK / HTTP/1.1');
+    return {
+      route: 'raw (parser-level)',
+      method: 'RAW',
+      path: '',
+      headers: {},
+      raw,
+      closeAllowed: pipelinedGarbage,
+    };
   }
 }
 
