@@ -84,7 +84,7 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
         const res = await client.send(req);
         result.byStatus[res.status] = (result.byStatus[res.status] ?? 0) + 1;
         result.byRoute[req.route] = (result.byRoute[req.route] ?? 0) + 1;
-        const violation = checkResponse(req, res);
+        const violation = checkResponse(req, res, options.maxBodyBytes);
         if (violation !== undefined) violations.push(violation);
         learn(world, created, req, res);
       }

@@ -51,7 +51,11 @@ export function isErrorBody(text: string): boolean {
  * The per-response promises: an answer always comes; never a 5xx; every error is exactly
  * `{error, code}`; every JSON success parses.
  */
-export function checkResponse(req: FuzzRequest, res: FuzzResponse): Violation | undefined {
+export function checkResponse(
+  req: FuzzRequest,
+  res: FuzzResponse,
+  maxBodyBytes = Number.POSITIVE_INFINITY,
+): Violation | undefined {
   const violation = (check: string): Violation => ({
     check,
     route: req.route,
@@ -61,7 +65,12 @@ export function checkResponse(req: FuzzRequest, res: FuzzResponse): Violation | 
   if (res.status === 0) {
     const dropped =
       res.failure === 'closed without a response' || res.failure?.includes('ECONNRESET');
-    return req.closeAllowed && dropped ? undefined : violation('no_response');
+    // A server may answer 413 and close while an oversized upload is still being written:
+    // the client then fails its write (EPIPE) before it reads the answer.
+    const oversized =
+      (req.body?.length ?? 0) > maxBodyBytes &&
+      (res.failure?.includes('EPIPE') || res.failure?.includes('ECONNRESET'));
+    return (req.closeAllowed && dropped) || oversized ? undefined : violation('no_response');
   }
   if (res.status >= 500) return violation('status_5xx');
   const noBody = req.method === 'HEAD' || res.status === 204 || res.status === 304;
