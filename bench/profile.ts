@@ -18,6 +18,8 @@ import { startProduct } from './lib/process.js';
  * CPU profile of the product under one benchmark scenario:
  * `node dist/bench/profile.js [--scenario S1|S2|S4|S5] [--seconds 10] [--out DIR]`, or
  * `node dist/bench/profile.js --analyze DIR` to summarise .cpuprofile files already written.
+ * `--share a.js,b.js` adds the self time of the functions in files whose path contains one
+ * of those strings, as a share of each thread's busy time (the cost of one module).
  *
  * Starts the product with `--cpu-prof` (the main thread and every worker thread write a
  * .cpuprofile when they exit), runs the scenario's load from a separate process, stops the
@@ -143,13 +145,21 @@ function summarize(file: string, profile: CpuProfile): Summary {
   };
 }
 
-function printSummary(s: Summary, top: number): void {
+function printSummary(s: Summary, top: number, share: string[]): void {
   const busy = s.byCategory
     .filter(([c]) => c !== '(idle)' && !c.startsWith('Atomics.wait'))
     .reduce((a, [, ms]) => a + ms, 0);
   process.stdout.write(
     `\n=== ${s.file}: ${(s.totalMs / 1000).toFixed(1)} s sampled, ${(busy / 1000).toFixed(1)} s busy\n`,
   );
+  if (share.length > 0) {
+    const mine = s.byFunction.filter(([f]) => share.some((part) => f.includes(part)));
+    const ms = mine.reduce((a, [, t]) => a + t, 0);
+    process.stdout.write(
+      `  self time in ${share.join(', ')}: ${((100 * ms) / busy).toFixed(2)}% of busy (${ms.toFixed(0)} ms)\n`,
+    );
+    for (const [f, t] of mine) process.stdout.write(`    ${t.toFixed(0).padStart(7)} ms  ${f}\n`);
+  }
   process.stdout.write('  by category (self time, % of busy):\n');
   for (const [c, ms] of s.byCategory.slice(0, 16)) {
     if (c === '(idle)' || c.startsWith('Atomics.wait')) continue;
@@ -179,11 +189,11 @@ function printSummary(s: Summary, top: number): void {
   }
 }
 
-function printProfiles(dir: string, top: number): void {
+function printProfiles(dir: string, top: number, share: string[]): void {
   const files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile'));
   for (const f of files.sort()) {
     const profile = JSON.parse(readFileSync(join(dir, f), 'utf8')) as CpuProfile;
-    printSummary(summarize(f, profile), top);
+    printSummary(summarize(f, profile), top, share);
   }
 }
 
@@ -197,10 +207,12 @@ async function main(): Promise<void> {
       top: { type: 'string', default: '30' },
       workers: { type: 'string' },
       analyze: { type: 'string' },
+      share: { type: 'string', default: '' },
     },
   });
+  const share = values.share.split(',').filter((part) => part !== '');
   if (values.analyze !== undefined) {
-    printProfiles(resolve(values.analyze), Number(values.top));
+    printProfiles(resolve(values.analyze), Number(values.top), share);
     return;
   }
   const tmp = mkdtempSync(join(tmpdir(), 'ccs-profile-'));
@@ -247,7 +259,7 @@ async function main(): Promise<void> {
   } finally {
     await product.stop();
   }
-  printProfiles(outDir, Number(values.top));
+  printProfiles(outDir, Number(values.top), share);
   process.stdout.write(`\nprofiles: ${outDir} (open in Chrome DevTools → Performance)\n`);
   if (values.out === undefined) process.stdout.write('(temporary: pass --out DIR to keep them)\n');
   if (values.out === undefined) rmSync(tmp, { recursive: true, force: true });

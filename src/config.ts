@@ -34,6 +34,7 @@ export interface Config {
   shutdownTimeoutMs: number;
   sseMaxQueuedEvents: number;
   sseMaxQueuedBytes: number;
+  httpMetrics: boolean;
 }
 
 interface Setting<K extends keyof Config> {
@@ -206,6 +207,7 @@ const settings: { [K in keyof Config]: Setting<K> } = {
     parse: integer(64 * 1024, 1024 * MiB),
     fallback: () => 4 * MiB,
   },
+  httpMetrics: { key: 'httpMetrics', env: 'HTTP_METRICS', parse: boolean, fallback: () => true },
 };
 
 /** `LOCK_TIMEOUT_MS` → `lock-timeout-ms`. */

@@ -16,6 +16,7 @@ import { answerClientError } from './http/client-error.js';
 import { drainHttp } from './http/shutdown.js';
 import { createProvider } from './llm/create-provider.js';
 import { createLogger, type Logger } from './log.js';
+import { HttpMetrics } from './metrics/http-metrics.js';
 import { registerLockMetrics } from './metrics/lock-metrics.js';
 import { createMetrics, type Metrics } from './metrics/registry.js';
 import { WorkCounters } from './metrics/work-counters.js';
@@ -148,6 +149,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
     events,
     sse,
     metrics: metrics.registry,
+    httpMetrics: config.httpMetrics ? new HttpMetrics(metrics.registry) : undefined,
   });
 
   const server = await new Promise<ReturnType<typeof serve>>((resolveServer, reject) => {

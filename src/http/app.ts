@@ -2,8 +2,10 @@ import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { Registry } from 'prom-client';
 import { AppError } from '../errors.js';
+import type { HttpMetrics } from '../metrics/http-metrics.js';
 import { bearerAuth } from './auth.js';
 import type { AppDeps, AppEnv } from './env.js';
+import { observeRequests } from './observe.js';
 import { branchRoutes } from './routes/branches.js';
 import { contextRoutes } from './routes/contexts.js';
 import { conversationRoutes } from './routes/conversation.js';
@@ -19,9 +21,13 @@ import { traceId } from './trace.js';
  * The HTTP front end. It runs on the main thread and never blocks: it validates, resolves
  * the context's slot and dispatches; workers do the lock-holding work.
  */
-export function createApp(deps: AppDeps & { metrics?: Registry }): Hono<AppEnv> {
+export function createApp(
+  deps: AppDeps & { metrics?: Registry; httpMetrics?: HttpMetrics },
+): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
 
+  const observe = observeRequests(deps.log, deps.httpMetrics);
+  if (observe !== undefined) app.use('*', observe);
   app.use('*', traceId(deps.log));
 
   // Only requests that carry a body: reading the limit on a GET would make the adapter

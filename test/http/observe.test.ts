@@ -1,0 +1,146 @@
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { appendMessage, createContext, request } from '../support/http.js';
+import { makeDataDir, type ServerProcess, startServerProcess } from '../support/server-process.js';
+import { type Scrape, scrape } from '../work/metrics.js';
+
+const MESSAGES = '/v1/contexts/:id/messages';
+const UNKNOWN_ID = '00000000-0000-4000-8000-000000000000';
+
+/** A sample of `name` with the request labels as the server prints them. */
+function series(s: Scrape, name: string, method: string, route: string, status: number): number {
+  return s.get(`${name}{method="${method}",route="${route}",status="${status}"}`) ?? 0;
+}
+
+const requests = (s: Scrape, method: string, route: string, status: number) =>
+  series(s, 'http_requests_total', method, route, status);
+
+interface LogLine {
+  msg?: string;
+  traceId?: string;
+  method?: string;
+  route?: string;
+  path?: string;
+  status?: number;
+  durationMs?: number;
+}
+
+/** The server's access-log lines for one trace id; waits (bounded) for them to arrive. */
+async function accessLines(server: ServerProcess, traceId: string, want: number, waitMs = 5_000) {
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    const lines = server.logs
+      .map((line) => JSON.parse(line) as LogLine)
+      .filter((l) => l.msg === 'request' && l.traceId === traceId);
+    if (lines.length >= want || Date.now() > deadline) return lines;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+describe('HTTP metrics and access log, over real HTTP', () => {
+  const data = makeDataDir();
+  let server: ServerProcess;
+  let id: string;
+
+  beforeAll(async () => {
+    server = await startServerProcess(data.dir, { LOG_LEVEL: 'debug', WORKERS: '1' });
+    id = (await createContext(server.url)).id;
+    await appendMessage(server.url, id, 'hello');
+  });
+
+  afterAll(async () => {
+    await server?.stop();
+    data.remove();
+  });
+
+  test('counts and times requests by route template and status, never by raw path', async () => {
+    const before = await scrape(server.url);
+    for (let i = 0; i < 3; i++) {
+      expect((await request(`${server.url}/v1/contexts/${id}/messages`)).status).toBe(200);
+    }
+    expect((await request(`${server.url}/v1/no/such/route`)).status).toBe(404);
+    expect((await request(`${server.url}/v1/contexts/${id}/nope`, { method: 'POST' })).status).toBe(
+      404,
+    );
+    expect((await request(`${server.url}/v1/contexts/not-a-uuid/messages`)).status).toBe(400);
+    expect((await request(`${server.url}/v1/contexts/${UNKNOWN_ID}`)).status).toBe(404);
+    const after = await scrape(server.url);
+
+    const grew = (method: string, route: string, status: number) =>
+      requests(after, method, route, status) - requests(before, method, route, status);
+    expect(grew('GET', MESSAGES, 200)).toBe(3);
+    expect(grew('GET', MESSAGES, 400)).toBe(1);
+    expect(grew('GET', 'unmatched', 404)).toBe(1);
+    expect(grew('POST', 'unmatched', 404)).toBe(1);
+    expect(grew('GET', '/v1/contexts/:id', 404)).toBe(1);
+    // Requests made in beforeAll are there too; the first scrape counts on the second.
+    expect(requests(after, 'POST', '/v1/contexts', 201)).toBe(1);
+    expect(requests(after, 'POST', MESSAGES, 201)).toBe(1);
+    expect(requests(after, 'GET', '/metrics', 200)).toBe(1);
+
+    // The histogram holds the same requests: count, +Inf bucket, a positive sum, and
+    // cumulative buckets that never decrease.
+    const hist = (suffix: string, extra = '') =>
+      after.get(
+        `http_request_duration_seconds_${suffix}{method="GET",route="${MESSAGES}",status="200"${extra}}`,
+      );
+    expect(hist('count')).toBe(3);
+    expect(hist('bucket', ',le="+Inf"')).toBe(3);
+    expect(hist('sum')).toBeGreaterThan(0);
+    const buckets = [...after.entries()]
+      .filter(([k]) =>
+        k.startsWith(
+          `http_request_duration_seconds_bucket{method="GET",route="${MESSAGES}",status="200"`,
+        ),
+      )
+      .map(([, v]) => v);
+    expect(buckets.length).toBeGreaterThan(10);
+    expect(buckets).toEqual([...buckets].sort((a, b) => a - b));
+
+    // No raw id reached a label: cardinality stays bounded by the routes.
+    const text = await (await fetch(`${server.url}/metrics`)).text();
+    expect(text).not.toContain(id);
+    expect(text).not.toContain('not-a-uuid');
+    expect(text).not.toContain('/v1/no/such/route');
+  });
+
+  test('writes one access-log line per request at debug, with trace id, route, status and duration', async () => {
+    const traceId = 'observe-test-trace-1';
+    const headers = { 'x-trace-id': traceId };
+    expect((await request(`${server.url}/v1/contexts/${id}/messages`, { headers })).status).toBe(
+      200,
+    );
+    expect((await request(`${server.url}/v1/nothing-here`, { headers })).status).toBe(404);
+    const lines = await accessLines(server, traceId, 2);
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toMatchObject({
+      method: 'GET',
+      route: MESSAGES,
+      path: `/v1/contexts/${id}/messages`,
+      status: 200,
+    });
+    expect(lines[1]).toMatchObject({ method: 'GET', route: 'unmatched', status: 404 });
+    for (const line of lines) expect(line.durationMs).toBeGreaterThanOrEqual(0);
+  });
+});
+
+describe('HTTP_METRICS=false at the default log level', () => {
+  test('serves no HTTP request metrics and logs no access lines', async () => {
+    const data = makeDataDir();
+    const server = await startServerProcess(data.dir, { HTTP_METRICS: 'false', WORKERS: '1' });
+    try {
+      const traceId = 'observe-test-off';
+      await createContext(server.url);
+      expect(
+        (await request(`${server.url}/health`, { headers: { 'x-trace-id': traceId } })).status,
+      ).toBe(200);
+      const text = await (await fetch(`${server.url}/metrics`)).text();
+      expect(text).toContain('ccs_pool_threads');
+      expect(text).not.toContain('http_requests_total');
+      expect(text).not.toContain('http_request_duration_seconds');
+      expect(await accessLines(server, traceId, 1, 1_000)).toHaveLength(0);
+    } finally {
+      await server.stop();
+      data.remove();
+    }
+  });
+});
