@@ -42,6 +42,8 @@ const dispatcher = new TaskDispatcher(
     compaction: init.compaction,
     onError: (traceId, err, mapped) =>
       log.error({ traceId, err, code: mapped.code }, 'task failed'),
+    onCompactionFailure: (contextId, err) =>
+      log.error({ contextId, err }, 'compaction failed; the write stands, the next one retries'),
   },
   init.faultInjection,
 );

@@ -4,10 +4,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { readSeedFile } from '../baselines/seed.js';
 import {
   appendPath,
+  type ContextSpec,
   contextPath,
   hotPagePath,
   lastPagePath,
   messageBody,
+  type SeedOptions,
   seedProduct,
   writeSeedFile,
 } from './dataset.js';
@@ -229,6 +231,29 @@ async function timed<T>(fn: () => Promise<T>): Promise<{ value: T; seconds: numb
   return { value, seconds: (performance.now() - start) / 1000 };
 }
 
+/**
+ * Seeds `specs` into the product through its API (`MAIN_PLAN.messageBytes` a message) and
+ * records how long it took in `results.seeding` under `phase`. Returns key → context id.
+ */
+async function seedTimed(
+  bench: Bench,
+  url: string,
+  specs: readonly ContextSpec[],
+  phase: string,
+  onProgress?: SeedOptions['onProgress'],
+): Promise<{ ids: Map<string, string>; messages: number; seconds: number }> {
+  const messages = specs.reduce((sum, s) => sum + s.messages, 0);
+  const seeded = await timed(() =>
+    seedProduct(url, specs, {
+      messageBytes: MAIN_PLAN.messageBytes,
+      concurrency: bench.profile.seedConcurrency,
+      onProgress,
+    }),
+  );
+  bench.results.seeding.push({ phase, contexts: specs.length, messages, seconds: seeded.seconds });
+  return { ids: seeded.value, messages, seconds: seeded.seconds };
+}
+
 /** The context ids of a seed file. */
 async function readSeedIds(file: string): Promise<string[]> {
   const ids: string[] = [];
@@ -254,7 +279,7 @@ function dirBytes(dir: string): number {
  */
 export async function mainPhase(bench: Bench): Promise<void> {
   const plan = MAIN_PLAN;
-  const { profile, results } = bench;
+  const { profile } = bench;
   const servers = new Map<SystemName, ServerProcess>();
   try {
     const product = await startProduct(join(bench.tmp, 'main-data'));
@@ -262,19 +287,13 @@ export async function mainPhase(bench: Bench): Promise<void> {
     const specs = mainSpecs(plan);
     const messages = specs.reduce((sum, s) => sum + s.messages, 0);
     bench.log(`seeding the product: ${specs.length} contexts, ${fmt(messages)} messages…`);
-    const seeded = await timed(() =>
-      seedProduct(product.url, specs, {
-        messageBytes: plan.messageBytes,
-        concurrency: profile.seedConcurrency,
-      }),
+    const seeded = await seedTimed(
+      bench,
+      product.url,
+      specs,
+      'S1–S4 dataset (product, through its API)',
     );
-    const ids = seeded.value;
-    results.seeding.push({
-      phase: 'S1–S4 dataset (product, through its API)',
-      contexts: specs.length,
-      messages,
-      seconds: seeded.seconds,
-    });
+    const ids = seeded.ids;
     bench.log(`seeded in ${fmt(seeded.seconds, 1)} s`);
 
     const seedFile = join(bench.tmp, 'main-seed.jsonl');
@@ -366,7 +385,7 @@ export async function mainPhase(bench: Bench): Promise<void> {
  */
 export async function appendPhase(bench: Bench): Promise<void> {
   const plan = MAIN_PLAN;
-  const { profile, results } = bench;
+  const { profile } = bench;
   const largest = Math.max(...plan.pageSizes);
   const product = await startProduct(join(bench.tmp, 'append-data'), {
     env: { COMPACT_LOG_RATIO: String(profile.appendCompactLogRatio) },
@@ -379,19 +398,12 @@ export async function appendPhase(bench: Bench): Promise<void> {
     ];
     const messages = specs.reduce((sum, s) => sum + s.messages, 0);
     bench.log(`S5: seeding ${specs.length} contexts, ${fmt(messages)} messages…`);
-    const seeded = await timed(() =>
-      seedProduct(product.url, specs, {
-        messageBytes: plan.messageBytes,
-        concurrency: profile.seedConcurrency,
-      }),
+    const { ids } = await seedTimed(
+      bench,
+      product.url,
+      specs,
+      'S5 dataset (product, through its API)',
     );
-    const ids = seeded.value;
-    results.seeding.push({
-      phase: 'S5 dataset (product, through its API)',
-      contexts: specs.length,
-      messages,
-      seconds: seeded.seconds,
-    });
     const body = JSON.stringify(messageBody(2, plan.messageBytes));
     const warmup: LoadRequest = {
       method: 'POST',
@@ -449,25 +461,19 @@ export async function memoryPhase(bench: Bench): Promise<void> {
     }));
     const messages = profile.memoryContexts * profile.memoryMessages;
     bench.log(`S6: seeding ${fmt(profile.memoryContexts)} contexts × ${profile.memoryMessages}…`);
-    const seeded = await timed(() =>
-      seedProduct(product.url, specs, {
-        messageBytes: plan.messageBytes,
-        concurrency: profile.seedConcurrency,
-        onProgress: (done, total) => bench.log(`  ${fmt(done)} / ${fmt(total)} messages`),
-      }),
+    const seeded = await seedTimed(
+      bench,
+      product.url,
+      specs,
+      'S6 dataset (product, through its API)',
+      (done, total) => bench.log(`  ${fmt(done)} / ${fmt(total)} messages`),
     );
-    results.seeding.push({
-      phase: 'S6 dataset (product, through its API)',
-      contexts: specs.length,
-      messages,
-      seconds: seeded.seconds,
-    });
     bench.log(`seeded in ${fmt(seeded.seconds, 1)} s (${fmt(messages / seeded.seconds)}/s)`);
     await sleep(2000);
     const rssLoaded = rssOf(product.pid);
     const health = await httpJson<Health>(`${product.url}/health`);
     seedFile = join(bench.tmp, 'memory-seed.jsonl');
-    const ids = [...seeded.value.values()];
+    const ids = [...seeded.ids.values()];
     const exported = await writeSeedFile(seedFile, product.url, ids, []);
     results.memory = {
       contexts: profile.memoryContexts,

@@ -1,14 +1,16 @@
 import type { Context } from 'hono';
 import { AppError, badRequest } from '../errors.js';
-import { checkJsonValue } from '../model/json-value.js';
+import { checkJsonValue, MAX_BODY_DEPTH } from '../model/json-value.js';
 
 /** Strict: an invalid byte sequence would otherwise be stored as U+FFFD, changed silently. */
 const UTF8 = new TextDecoder('utf-8', { fatal: true });
 
 /**
  * The request's JSON body: 415 unless it is declared `application/json`, 400 when it is not
- * UTF-8, does not parse, or breaks the rules of `checkJsonValue` (depth, Unicode, reserved
- * keys, finite numbers). (The size limit, 413, is enforced earlier by the body-limit
+ * UTF-8, does not parse, or breaks the rules of `checkJsonValue` (Unicode, reserved keys,
+ * key count, finite numbers, and the body's own nesting up to `MAX_BODY_DEPTH`). The depth of
+ * each stored free-form value is measured from that value by the field validators
+ * (src/model/validate.ts). (The size limit, 413, is enforced earlier by the body-limit
  * middleware.)
  */
 export async function readJson(c: Context): Promise<unknown> {
@@ -30,6 +32,6 @@ export async function readJson(c: Context): Promise<unknown> {
   } catch {
     throw badRequest('the request body is not valid JSON', 'invalid_json');
   }
-  checkJsonValue(body);
+  checkJsonValue(body, 'request body', MAX_BODY_DEPTH);
   return body;
 }

@@ -36,16 +36,19 @@ export function observeRequests(
 }
 
 /**
- * The template of the route that answers (`/v1/contexts/:id/messages`), never the raw path,
- * so labels stay few. Middleware patterns end in `*` (`*`, `/v1/*`) and every endpoint is
- * registered after them, so the last matched route that is not a pattern is the endpoint;
- * when there is none, no route matched.
+ * The template of the route that answered (`/v1/contexts/:id/messages`), never the raw path,
+ * so labels stay few. hono's `routeIndex` is the last handler it dispatched to, which is the
+ * one that answered: an endpoint, or a middleware that answered without calling `next`
+ * (`/v1/*` for a 401 from the bearer check). A middleware pattern (ending in `*`) that is the
+ * last matched route means every middleware passed on and no endpoint matched: the
+ * not-found handler answered.
  */
 function routeTemplate(c: Context<AppEnv>): string {
   const routes = matchedRoutes(c);
-  for (let i = routes.length - 1; i >= 0; i--) {
-    const path = (routes[i] as { path: string }).path;
-    if (!path.endsWith('*')) return path;
+  const index = c.req.routeIndex;
+  const path = (routes[index] as { path: string } | undefined)?.path;
+  if (path === undefined || (path.endsWith('*') && index === routes.length - 1)) {
+    return UNMATCHED_ROUTE;
   }
-  return UNMATCHED_ROUTE;
+  return path;
 }

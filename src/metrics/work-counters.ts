@@ -29,7 +29,8 @@
  * | 11  | storageCompactBytes   | snapshot bytes written by those compactions                |
  * | 12  | storageLoadBytes      | snapshot + log bytes read to load contexts                 |
  * | 13  | storageTornTails      | torn log tails dropped while loading                       |
- * | 14–15 | reserved            |                                                            |
+ * | 14  | storageCompactionFailures | compactions that failed (the write they followed stands) |
+ * | 15  | reserved              |                                                            |
  *
  * Words are BigInt64 so no counter wraps; a worker adds once per non-zero column per task.
  * Task ops (src/pool/tasks.ts `TaskOp`) are matched by name. To count a new op separately,
@@ -76,6 +77,7 @@ export const WORK_COLUMNS = [
   'storageCompactBytes',
   'storageLoadBytes',
   'storageTornTails',
+  'storageCompactionFailures',
 ] as const;
 
 export type WorkColumn = (typeof WORK_COLUMNS)[number];

@@ -20,6 +20,7 @@ function currentTotals(storage: StorageStats, out: WorkSample): WorkSample {
   out.storageSnapshotBytes = storage.snapshotBytes;
   out.storageCompactions = storage.compactions;
   out.storageCompactBytes = storage.compactBytes;
+  out.storageCompactionFailures = storage.compactionFailures;
   out.storageLoadBytes = storage.loadBytes;
   out.storageTornTails = storage.tornTails;
   return out;
@@ -37,6 +38,7 @@ export function zeroStats(): StorageStats {
     snapshotBytes: 0,
     compactions: 0,
     compactBytes: 0,
+    compactionFailures: 0,
     loadBytes: 0,
     tornTails: 0,
   };

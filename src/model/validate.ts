@@ -1,4 +1,5 @@
 import { badRequest } from '../errors.js';
+import { checkJsonDepth } from './json-value.js';
 import {
   type ContentPart,
   type ContextConfig,
@@ -11,6 +12,9 @@ import {
 /**
  * Validation of request input. Each parser takes `unknown` (parsed JSON or query values)
  * and returns a typed value or throws a 400 AppError naming the offending field.
+ * Free-form values that are stored as sent (`parameters`, a tool call's `arguments` and
+ * `ui_hints`, `tool_result.result`) pass `checkJsonDepth`: their nesting is counted from the
+ * value itself, wherever it sits in the request (the body walk checked every other rule).
  */
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -56,10 +60,13 @@ function optionalString(obj: Json, field: string): string | null | undefined {
   return value;
 }
 
+/** A free-form object stored as sent: its own nesting is limited (`checkJsonDepth`). */
 function optionalPlainObject(obj: Json, field: string): Json | undefined {
   const value = obj[field];
   if (value === undefined) return undefined;
-  return requireObject(value, `"${field}"`);
+  const object = requireObject(value, `"${field}"`);
+  checkJsonDepth(object, `"${field}"`);
+  return object;
 }
 
 export function requireBranchName(value: unknown, field = 'branch'): string {
@@ -149,7 +156,13 @@ function parseToolCalls(value: unknown): ToolCall[] | null {
   return value.map((raw, i) => {
     const call = requireObject(raw, `tool_calls[${i}]`);
     const uiHints = call.ui_hints;
-    if (uiHints !== undefined && uiHints !== null) requireObject(uiHints, 'ui_hints');
+    if (uiHints !== undefined && uiHints !== null) {
+      checkJsonDepth(
+        requireObject(uiHints, `tool_calls[${i}].ui_hints`),
+        `tool_calls[${i}].ui_hints`,
+      );
+    }
+    checkJsonDepth(call.arguments, `tool_calls[${i}].arguments`);
     const display = call.display_preference ?? 'Default';
     if (display !== 'Default' && display !== 'Collapsible' && display !== 'Hidden') {
       throw badRequest(`tool_calls[${i}].display_preference is not valid`);
@@ -168,6 +181,7 @@ function parseToolCalls(value: unknown): ToolCall[] | null {
 function parseToolResult(value: unknown): ToolResult | null {
   if (value === undefined || value === null) return null;
   const obj = requireObject(value, '"tool_result"');
+  checkJsonDepth(obj.result, 'tool_result.result');
   return { request_id: requireString(obj, 'request_id'), result: obj.result ?? null };
 }
 

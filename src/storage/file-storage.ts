@@ -56,6 +56,7 @@ export class FileStorage implements ContextStorage {
     snapshotBytes: 0,
     compactions: 0,
     compactBytes: 0,
+    compactionFailures: 0,
     loadBytes: 0,
     tornTails: 0,
   };
@@ -128,14 +129,20 @@ export class FileStorage implements ContextStorage {
   compact(id: string, snapshot: unknown, summary: ContextSummary, log?: LogHandle): number {
     const paths = contextPaths(this.contextsDir, id);
     const content = encodeSnapshotFile(summary, snapshot);
-    io(`compact context ${id}`, () => {
-      if (!fs.existsSync(paths.snapshot)) throw new StorageNotFoundError(id);
-      writeFileAtomic(paths.snapshot, content, { fsync: this.fsync });
-      // A crash before this point is harmless: load() skips log ops the snapshot covers.
-      // The log is emptied in place (never renamed), so an fd kept open stays valid.
-      if (log !== undefined && log.fd >= 0) truncateOpenLog(log.fd, this.fsync);
-      else truncateLog(paths.log, 0, this.fsync);
-    });
+    try {
+      io(`compact context ${id}`, () => {
+        if (!fs.existsSync(paths.snapshot)) throw new StorageNotFoundError(id);
+        writeFileAtomic(paths.snapshot, content, { fsync: this.fsync });
+        // A crash (or failure) before this point is harmless: load() skips log ops the
+        // snapshot covers. The log is emptied in place (never renamed), so an fd kept open
+        // stays valid.
+        if (log !== undefined && log.fd >= 0) truncateOpenLog(log.fd, this.fsync);
+        else truncateLog(paths.log, 0, this.fsync);
+      });
+    } catch (err) {
+      this.stats.compactionFailures++;
+      throw err;
+    }
     const bytes = byteLength(content);
     this.stats.compactions++;
     this.stats.compactBytes += bytes;

@@ -50,6 +50,8 @@ export interface StorageStats {
   /** Compactions, and the snapshot file bytes they wrote. */
   compactions: number;
   compactBytes: number;
+  /** Compactions that threw (the context's snapshot and log are left loadable). */
+  compactionFailures: number;
   /** Snapshot and log bytes read by load(). */
   loadBytes: number;
   /** Torn log tails dropped by load(). */

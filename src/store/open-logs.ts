@@ -9,10 +9,13 @@ import type { ContextStorage, LogHandle } from '../storage/types.js';
  *
  * Closed when their slot is vacated: at once by the worker that evicts or deletes, and by
  * every other worker at the start of its next task (`sweep`, O(1) unless some slot was
- * vacated; an idle piscina worker sleeps in Atomics.wait, so it cannot act sooner). And a
- * worker keeps at most `maxOpen` (the least recently used is closed; its context reopens its
- * log at its next append). So a worker holds at most min(slots, maxOpen) log fds, and the
- * process WORKERS times that.
+ * vacated; an idle piscina worker sleeps in Atomics.wait, so it cannot act sooner, and the
+ * pool has no broadcast to wake it: until then a deleted log's blocks stay allocated, see
+ * docs/storage.md "Open log files"). And a worker keeps at most `maxOpen` (the least
+ * recently used is closed; its context reopens its log at its next append). So a worker
+ * holds at most min(slots, maxOpen) log fds, and the process WORKERS times that.
+ * Nothing closes them at shutdown: every append was fdatasynced before it was answered,
+ * and Node closes a worker's fds when its thread ends.
  *
  * Several workers may hold fds on one log: appends are serialised by the context's write
  * lock and use O_APPEND, so each lands at the current end whichever fd wrote or truncated
@@ -75,9 +78,5 @@ export class OpenLogs {
     for (const [slot, kept] of this.kept) {
       if (this.slots.generation(slot) !== kept.gen) this.close(slot);
     }
-  }
-
-  closeAll(): void {
-    for (const slot of [...this.kept.keys()]) this.close(slot);
   }
 }

@@ -4,7 +4,7 @@ import { errorFrame } from '../pool/frame.js';
 import type { Arena } from '../shm/arena.js';
 import { SlotStatus, type SlotTable } from '../shm/slot-table.js';
 import { type CompactionPolicy, compactionDue } from '../storage/compaction-policy.js';
-import type { ContextStorage, ContextSummary } from '../storage/types.js';
+import type { ContextStorage, ContextSummary, LogHandle } from '../storage/types.js';
 import { ContextSlot } from './context-slot.js';
 import { etagOf, type Stamp, summaryOf } from './dto.js';
 import { OpenLogs } from './open-logs.js';
@@ -17,6 +17,8 @@ export interface StoreOptions {
   compaction: CompactionPolicy;
   /** Told of every failure that is the server's fault (5xx), with the request's trace id. */
   onError?: (traceId: string, err: unknown, mapped: AppError) => void;
+  /** Told of a compaction that failed after its write was committed (the write stands). */
+  onCompactionFailure?: (contextId: string, err: unknown) => void;
 }
 
 /** Which slot a task is for, at which generation, on behalf of which request. */
@@ -101,6 +103,9 @@ export class SlotAccess {
    * Persists `op` (durable before anything is visible), applies it in memory, bumps the
    * version, and folds the log into a snapshot once it has grown to a fixed fraction of the
    * snapshot (amortised O(op) bytes written; see compaction-policy.ts).
+   * A failed compaction does not fail the write: the op is already durable, applied and
+   * versioned, so an error answer would make the client retry and append it twice. The
+   * failure is reported, and the log growth is kept so the next write tries again.
    * Call under the write lock.
    */
   commit(ctx: ContextSlot, meta: ContextMeta, op: ContextOp): Committed {
@@ -130,11 +135,29 @@ export class SlotAccess {
     };
     this.setLogGrowth(slot, growth);
     if (compactionDue(growth, this.options.compaction)) {
-      const snapshot = captureSnapshot(ctx, after, stamp.version, stamp.updatedAt);
-      const snapshotBytes = this.storage.compact(meta.id, snapshot, summary, log);
-      this.setLogGrowth(slot, { logBytes: 0, logRecords: 0, snapshotBytes });
+      this.compact(ctx, after, stamp, summary, log);
     }
     return { stamp, meta: after, summary };
+  }
+
+  /**
+   * Folds the slot's log into a new snapshot. Storage leaves the old snapshot or the new
+   * one, and the log whole or emptied, so whatever failed the context still loads as it is.
+   */
+  private compact(
+    ctx: ContextSlot,
+    meta: ContextMeta,
+    stamp: Stamp,
+    summary: ContextSummary,
+    log: LogHandle,
+  ): void {
+    try {
+      const snapshot = captureSnapshot(ctx, meta, stamp.version, stamp.updatedAt);
+      const snapshotBytes = this.storage.compact(meta.id, snapshot, summary, log);
+      this.setLogGrowth(ctx.slot, { logBytes: 0, logRecords: 0, snapshotBytes });
+    } catch (err) {
+      this.options.onCompactionFailure?.(meta.id, err);
+    }
   }
 
   /** Records what the slot's log holds since its snapshot, and the snapshot's size. */

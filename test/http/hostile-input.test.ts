@@ -136,15 +136,27 @@ describe('hostile input answers 4xx and changes nothing (real server)', () => {
     ],
   ];
 
+  // Thousands of levels stop the body walk (its own bound, MAX_JSON_DEPTH + 8 levels).
   for (const levels of [4_000, 10_000]) {
     test.each(deepBodies(deepObject(levels)))(
       `defect 1: ${levels} levels deep in %s → 400 invalid_json_value`,
       async (_name, method, route, body) => {
         const error = await expectRefused(method, route(), body, invalidValue);
-        expect(error.error).toMatch(/nesting deeper than 64 levels/);
+        expect(error.error).toMatch(/^request body: nesting deeper than 72 levels/);
       },
     );
   }
+
+  // 65 levels of the value itself, wherever it sits: the stored value's limit, by field.
+  test.each(deepBodies(deepObject(65)))(
+    'a free-form value of 65 levels in %s → 400 invalid_json_value',
+    async (_name, method, route, body) => {
+      const error = await expectRefused(method, route(), body, invalidValue);
+      expect(error.error).toMatch(
+        /(parameters|arguments|ui_hints|result)"?: nesting deeper than 64 levels/,
+      );
+    },
+  );
 
   test('defect 1: a 10,000-deep array answers 400 too', async () => {
     const array = `${'['.repeat(10_000)}${']'.repeat(10_000)}`;

@@ -8,12 +8,13 @@ import { health } from '../work/metrics.js';
  * Issue 9, defects 3, 4 and 5: whatever the server acknowledges comes back as sent, through
  * every path — the 201/200 answer, GET, the listing, a message page — and after a restart
  * (start-up scan, snapshot decode, log replay, worker load), and is never counted corrupt.
- * Tested at the nesting limit (and one level past it, refused), with the strings and keys
+ * Tested at the nesting limit of each free-form value, counted from the value itself (and
+ * one level past it, refused), with a whole GET body PUT back as is, with the strings and keys
  * decoders are known to treat specially, a value wider and larger than the listing's tail
  * read window, and every well-formed kind of character.
  */
 
-/** Nesting depth as the server counts it: the body is level 1. */
+/** Nesting depth as the server counts it for a stored value: the value itself is level 1. */
 function depthOf(value: unknown): number {
   if (typeof value !== 'object' || value === null) return 0;
   const children = Array.isArray(value) ? value : Object.values(value);
@@ -89,10 +90,10 @@ describe('accepted JSON comes back as sent, at the nesting limit and after a res
     const prompt = { id: 'lib.prompt-1', content: `library ${TEXT}` };
     expect((await call('POST', '/v1/system-prompts', prompt)).status).toBe(201);
 
-    // Body level 1, `parameters` level 2: MAX_JSON_DEPTH - 1 more levels reach the limit.
+    // The limit counts from the stored value, wherever it sits in the body.
     const atLimit = (tag: string) => ({
       ...awkward(tag),
-      deep: nest(MAX_JSON_DEPTH - 2 - AWKWARD_DEPTH, awkward(`${tag} leaf`)),
+      deep: nest(MAX_JSON_DEPTH - 1 - AWKWARD_DEPTH, awkward(`${tag} leaf`)),
     });
     const create = {
       model_id: `model ${TEXT}`,
@@ -100,12 +101,12 @@ describe('accepted JSON comes back as sent, at the nesting limit and after a res
       system_prompt_id: prompt.id,
       parameters: atLimit('create'),
     };
-    expect(depthOf(create)).toBe(MAX_JSON_DEPTH);
+    expect(depthOf(create.parameters)).toBe(MAX_JSON_DEPTH);
     const deeper = {
       ...create,
       parameters: { ...create.parameters, deep: [create.parameters.deep] },
     };
-    expect(depthOf(deeper)).toBe(MAX_JSON_DEPTH + 1);
+    expect(depthOf(deeper.parameters)).toBe(MAX_JSON_DEPTH + 1);
     const refused = await call<{ code: string }>('POST', '/v1/contexts', deeper);
     expect(refused.status, refused.text).toBe(400);
     expect(refused.body.code).toBe('invalid_json_value');
@@ -118,20 +119,41 @@ describe('accepted JSON comes back as sent, at the nesting limit and after a res
     const answers = new Map<string, string>(); // context id → its last write's config
     const idA = a.body.id;
 
+    // The original frontend's save: GET the context, PUT the whole body back. `parameters`
+    // then sits one level deeper than in the POST; it is the same value, so it is accepted.
+    const putBack = async (id: string) => {
+      const got = await call<{ config: unknown }>('GET', `/v1/contexts/${id}`);
+      expect(got.status).toBe(200);
+      const res = await call<{ config: unknown }>('PUT', `/v1/contexts/${id}`, got.body);
+      expect(res.status, res.text.slice(0, 300)).toBe(200);
+      expect(JSON.stringify(res.body.config)).toBe(JSON.stringify(got.body.config));
+      return res;
+    };
+    await putBack(idA);
+
     // PUT, both shapes, at the limit; one more level refused.
     const put1 = { parameters: atLimit('put 1'), model_id: `put ${TEXT}` };
-    expect(depthOf(put1)).toBe(MAX_JSON_DEPTH);
+    expect(depthOf(put1.parameters)).toBe(MAX_JSON_DEPTH);
     const put1Res = await call('PUT', `/v1/contexts/${idA}`, put1);
     expect(put1Res.status, put1Res.text).toBe(200);
     const put2 = {
-      config: { parameters: { ...awkward('put 2'), deep: nest(MAX_JSON_DEPTH - 3, TEXT) } },
+      config: { parameters: { ...awkward('put 2'), deep: nest(MAX_JSON_DEPTH - 1, TEXT) } },
     };
-    expect(depthOf(put2)).toBe(MAX_JSON_DEPTH);
-    const putDeeper = { config: { parameters: { deep: nest(MAX_JSON_DEPTH - 2, TEXT) } } };
-    expect(depthOf(putDeeper)).toBe(MAX_JSON_DEPTH + 1);
-    expect((await call('PUT', `/v1/contexts/${idA}`, putDeeper)).status).toBe(400);
+    expect(depthOf(put2.config.parameters)).toBe(MAX_JSON_DEPTH);
+    for (const putDeeper of [
+      { config: { parameters: { deep: nest(MAX_JSON_DEPTH, TEXT) } } },
+      { parameters: { deep: nest(MAX_JSON_DEPTH, TEXT) } },
+    ]) {
+      const sent = putDeeper.config?.parameters ?? putDeeper.parameters;
+      expect(depthOf(sent)).toBe(MAX_JSON_DEPTH + 1);
+      const res = await call<{ code: string }>('PUT', `/v1/contexts/${idA}`, putDeeper);
+      expect(res.status, res.text).toBe(400);
+      expect(res.body.code).toBe('invalid_json_value');
+    }
     const put2Res = await call<{ config: unknown }>('PUT', `/v1/contexts/${idA}`, put2);
     expect(put2Res.status, put2Res.text).toBe(200);
+    // Its own GET body, at the limit, PUT back unchanged (checked again after the restart).
+    await putBack(idA);
     const config = put2Res.body.config as Record<string, unknown>;
     expect(JSON.stringify(config.parameters)).toBe(canonical(put2.config.parameters));
     expect(config.model_id).toBe(put1.model_id);
@@ -147,8 +169,8 @@ describe('accepted JSON comes back as sent, at the nesting limit and after a res
           {
             id: `call ${TEXT}`,
             tool_name: 'calculator',
-            arguments: { ...awkward('args'), deep: nest(MAX_JSON_DEPTH - 4, TEXT) },
-            ui_hints: { ...awkward('hints'), deep: nest(MAX_JSON_DEPTH - 4, TEXT) },
+            arguments: { ...awkward('args'), deep: nest(MAX_JSON_DEPTH - 1, TEXT) },
+            ui_hints: { ...awkward('hints'), deep: nest(MAX_JSON_DEPTH - 1, TEXT) },
           },
         ],
       },
@@ -157,13 +179,16 @@ describe('accepted JSON comes back as sent, at the nesting limit and after a res
         content: TEXT,
         tool_result: {
           request_id: 'call',
-          result: nest(MAX_JSON_DEPTH - 2 - AWKWARD_DEPTH, awkward('result')),
+          result: nest(MAX_JSON_DEPTH - AWKWARD_DEPTH, awkward('result')),
         },
       },
     ];
     const sentMessages: string[] = [];
     for (const body of messageBodies) {
-      if (body.role !== 'user') expect(depthOf(body)).toBe(MAX_JSON_DEPTH);
+      const call0 = 'tool_calls' in body ? body.tool_calls![0]! : undefined;
+      if (call0 !== undefined) expect(depthOf(call0.arguments)).toBe(MAX_JSON_DEPTH);
+      if (call0 !== undefined) expect(depthOf(call0.ui_hints)).toBe(MAX_JSON_DEPTH);
+      if ('tool_result' in body) expect(depthOf(body.tool_result!.result)).toBe(MAX_JSON_DEPTH);
       const res = await call<Record<string, unknown>>('POST', `/v1/contexts/${idA}/messages`, body);
       expect(res.status, res.text).toBe(201);
       sentMessages.push(JSON.stringify(res.body));
@@ -184,13 +209,30 @@ describe('accepted JSON comes back as sent, at the nesting limit and after a res
         expect(JSON.stringify(shown.tool_result)).toBe(canonical(body.tool_result));
       }
     }
-    const tooDeepMessage = {
-      role: 'tool',
-      content: 'x',
-      tool_result: { request_id: 'c', result: nest(MAX_JSON_DEPTH - 1, 1) },
-    };
-    expect(depthOf(tooDeepMessage)).toBe(MAX_JSON_DEPTH + 1);
-    expect((await call('POST', `/v1/contexts/${idA}/messages`, tooDeepMessage)).status).toBe(400);
+    // One level more in any free-form field of a message is refused.
+    const tooDeep = nest(MAX_JSON_DEPTH + 1, 1);
+    expect(depthOf(tooDeep)).toBe(MAX_JSON_DEPTH + 1);
+    for (const tooDeepMessage of [
+      { role: 'tool', content: 'x', tool_result: { request_id: 'c', result: tooDeep } },
+      {
+        role: 'assistant',
+        content: 'x',
+        tool_calls: [{ id: 'c', tool_name: 't', arguments: tooDeep }],
+      },
+      {
+        role: 'assistant',
+        content: 'x',
+        tool_calls: [{ id: 'c', tool_name: 't', ui_hints: { a: nest(MAX_JSON_DEPTH, 1) } }],
+      },
+    ]) {
+      const res = await call<{ code: string }>(
+        'POST',
+        `/v1/contexts/${idA}/messages`,
+        tooDeepMessage,
+      );
+      expect(res.status, res.text).toBe(400);
+      expect(res.body.code).toBe('invalid_json_value');
+    }
 
     // Branch prompts with every kind of character.
     expect((await call('POST', `/v1/contexts/${idA}/branches`, { name: 'alt' })).status).toBe(201);
@@ -310,6 +352,8 @@ describe('accepted JSON comes back as sent, at the nesting limit and after a res
       expect(scanned.corrupt_contexts).toBe(0);
       expect(scanned.resident_contexts).toBe(0); // nothing loaded yet: the listing is the scan
       expect(await check()).toEqual(before);
+      // Read back from storage, the GET body still PUTs back unchanged.
+      await putBack(idA);
       // Nothing was logged as unreadable: no warning or error at all.
       const warnings = server.logs.filter((l) => (JSON.parse(l) as { level: number }).level >= 40);
       expect(warnings).toEqual([]);

@@ -123,6 +123,31 @@ describe('HTTP metrics and access log, over real HTTP', () => {
   });
 });
 
+describe('the label is the route that answered', () => {
+  test('a 401 from the bearer check is labelled with its pattern, not the endpoint it guarded', async () => {
+    const data = makeDataDir();
+    const server = await startServerProcess(data.dir, {
+      API_TOKEN: 'observe-secret',
+      WORKERS: '1',
+    });
+    try {
+      const route = `${server.url}/v1/contexts/${UNKNOWN_ID}/messages`;
+      expect((await request(route)).status).toBe(401);
+      const authorized = { authorization: 'Bearer observe-secret' };
+      expect((await request(route, { headers: authorized })).status).toBe(404);
+      expect((await request(`${server.url}/no/such/route`)).status).toBe(404);
+      const s = await scrape(server.url);
+      expect(requests(s, 'GET', '/v1/*', 401)).toBe(1);
+      expect(requests(s, 'GET', MESSAGES, 401)).toBe(0);
+      expect(requests(s, 'GET', MESSAGES, 404)).toBe(1);
+      expect(requests(s, 'GET', 'unmatched', 404)).toBe(1);
+    } finally {
+      await server.stop();
+      data.remove();
+    }
+  });
+});
+
 describe('HTTP_METRICS=false at the default log level', () => {
   test('serves no HTTP request metrics and logs no access lines', async () => {
     const data = makeDataDir();

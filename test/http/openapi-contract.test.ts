@@ -149,7 +149,7 @@ describe('the OpenAPI document matches what the server answers', () => {
     expect(created.headers.get('location')).toBe(`/v1/contexts/${ctx.id}`);
     await expectStatus('POST', C, { json: { model_id: 'm' } }, 400);
     await expectStatus('POST', C, { body: '{"model_id":', type: 'application/json' }, 400);
-    const deep = await expectStatus('POST', C, { body: nested(70), type: 'application/json' }, 400);
+    const deep = await expectStatus('POST', C, { body: nested(80), type: 'application/json' }, 400);
     expect((deep.body as { code: string }).code).toBe('invalid_json_value');
     await expectStatus(
       'POST',
@@ -366,6 +366,14 @@ describe('the OpenAPI document matches what the server answers', () => {
     const stream = await openSse(urlOf(server.url, E, { params }));
     try {
       const A = '/v1/contexts/{id}/actions/send_message';
+      // `!tool` arguments the server cannot store: 400 with the context, left Failed.
+      const unstorable = await expectStatus(
+        'POST',
+        A,
+        { params, json: { content: '!tool calculator {"x": 1e400}' } },
+        400,
+      );
+      expect(unstorable.body).toMatchObject({ code: 'invalid_json_value', status: 'failed' });
       const said = await expectStatus('POST', A, { params, json: { content: 'hello there' } }, 200);
       expect((said.body as { status: string }).status).toBe('idle');
       const asked = await expectStatus(

@@ -108,6 +108,7 @@ describe('scan', () => {
       snapshotBytes: snap,
       compactions: 1,
       compactBytes: compacted,
+      compactionFailures: 0,
       loadBytes: compacted + log,
       tornTails: 0,
     });

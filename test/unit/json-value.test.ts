@@ -1,6 +1,8 @@
 import { describe, expect, test } from 'vitest';
 import {
+  checkJsonDepth,
   checkJsonValue,
+  MAX_BODY_DEPTH,
   MAX_JSON_DEPTH,
   MAX_JSON_OBJECT_KEYS,
 } from '../../src/model/json-value.js';
@@ -70,5 +72,40 @@ describe('checkJsonValue', () => {
 
   test('the message names what was checked', () => {
     expect(() => checkJsonValue([Number.NaN], 'tool arguments')).toThrow(/^tool arguments: /);
+  });
+});
+
+describe('checkJsonDepth and the body bound', () => {
+  const depthRefusal = (value: unknown): string | undefined => {
+    try {
+      checkJsonDepth(value, '"parameters"');
+      return undefined;
+    } catch (err) {
+      expect(err).toMatchObject({ status: 400, code: 'invalid_json_value' });
+      return (err as Error).message;
+    }
+  };
+
+  test('a stored value may nest MAX_JSON_DEPTH levels of its own, not one more', () => {
+    expect(depthRefusal(nested(MAX_JSON_DEPTH, '[', ']'))).toBeUndefined();
+    expect(depthRefusal(nested(MAX_JSON_DEPTH + 1, '[', ']'))).toBe(
+      '"parameters": nesting deeper than 64 levels',
+    );
+    // Levels: the object, b's array, its object, then 61 arrays.
+    expect(depthRefusal({ a: 1, b: [2, { c: nested(MAX_JSON_DEPTH - 3, '[', ']') }] })).toBe(
+      undefined,
+    );
+    expect(depthRefusal([1, 'x', null])).toBeUndefined();
+    expect(depthRefusal('scalar')).toBeUndefined();
+    expect(depthRefusal(nested(500_000, '[', ']'))).toMatch(/nesting/);
+  });
+
+  test('a body may nest MAX_BODY_DEPTH levels: a value at the limit fits its envelope', () => {
+    expect(MAX_BODY_DEPTH).toBe(MAX_JSON_DEPTH + 8);
+    const body = { config: { parameters: nested(MAX_JSON_DEPTH, '[', ']') } };
+    expect(() => checkJsonValue(body, 'request body', MAX_BODY_DEPTH)).not.toThrow();
+    expect(() =>
+      checkJsonValue(nested(MAX_BODY_DEPTH + 1, '[', ']'), 'request body', MAX_BODY_DEPTH),
+    ).toThrow(/^request body: nesting deeper than 72 levels$/);
   });
 });
