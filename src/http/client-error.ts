@@ -21,6 +21,11 @@ const ANSWERS: Record<string, { status: number; reason: string; code: string; er
     error: 'the request was not received in time',
   },
 };
+interface PendingResponse {
+  headersSent?: boolean;
+  req?: { complete?: boolean };
+}
+
 const BAD_REQUEST = {
   status: 400,
   reason: 'Bad Request',
@@ -36,11 +41,16 @@ const BAD_REQUEST = {
  * (raw bytes would interleave with it), the socket is only destroyed.
  */
 export function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
-  const pending = (socket as { _httpMessage?: unknown })._httpMessage;
+  const pending = (socket as { _httpMessage?: PendingResponse | null })._httpMessage;
+  // The parser can also fail inside the body of the request being answered (a bad chunk):
+  // nothing of its answer is written yet, so the 400 is its answer. A pending response to a
+  // complete earlier request is another matter (its bytes would interleave).
+  const ownBodyFailed =
+    pending != null && pending.headersSent === false && pending.req?.complete === false;
   if (
     err.code === 'ECONNRESET' ||
     !socket.writable ||
-    (pending !== undefined && pending !== null)
+    (pending !== undefined && pending !== null && !ownBodyFailed)
   ) {
     socket.destroy();
     return;

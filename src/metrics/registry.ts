@@ -163,6 +163,13 @@ export function createMetrics(
     'Contexts in storage whose files cannot be read',
     () => sources.index.unreadableCount,
   );
+  // prom-client's default metrics leave out ArrayBuffer memory (the main thread's heap is
+  // in them, but a reply's bytes live outside it): the soak run compares the two.
+  gauge(
+    'nodejs_array_buffers_bytes',
+    "Main thread's ArrayBuffer and SharedArrayBuffer memory (process.memoryUsage().arrayBuffers)",
+    () => process.memoryUsage().arrayBuffers,
+  );
   gauge('ccs_pool_threads', 'Worker threads', () => sources.pool.threads);
   gauge('ccs_pool_queued_tasks', 'Tasks waiting for a worker', () => sources.pool.queueSize);
 

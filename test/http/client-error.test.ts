@@ -110,6 +110,16 @@ describe('requests the HTTP parser rejects get a JSON error (real socket)', () =
     expectJsonError(res, 400, 'bad_request');
   });
 
+  test('a bad chunk inside the body of the request being answered → 400 bad_request', async () => {
+    // The parser fails after the request reached the app, before any answer was written:
+    // the 400 is that request's answer (not a dropped connection).
+    const bytes =
+      'POST /v1/contexts HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n' +
+      'Transfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n';
+    const [res] = parseResponses(await exchange(server.url, bytes));
+    expectJsonError(res, 400, 'bad_request');
+  });
+
   test('after a good request on a kept-alive connection, the bad one still gets its answer', async () => {
     // The second request is sent once the first is answered: while an answer is still being
     // written, the handler can only drop the connection (raw bytes would interleave).
