@@ -28,12 +28,15 @@ export function describeResponse(res: FuzzResponse): string {
   return `${res.status}${failure} ${clip(res.body.toString('utf8'))}`;
 }
 
+/** The turn routes, whose failures may carry the settled context (see `isErrorBody`). */
+const TURN_ROUTE = /\/actions\/(send_message|approve_tools)(\?|$)/;
+
 /**
  * Is `text` exactly `{"error": string, "code": string}` (no other keys)? The one documented
- * exception (docs/openapi.yaml, `LlmFailure`): a turn whose LLM failed answers 502
- * `llm_failed` with the settled `context` and `status` too.
+ * exception (docs/openapi.yaml, `TurnFailure` and `LlmFailure`): a turn that failed after it
+ * took the context answers with the settled `context` (an object) and `status` too.
  */
-export function isErrorBody(text: string, status = 400): boolean {
+export function isErrorBody(text: string, path = ''): boolean {
   try {
     const body = JSON.parse(text) as unknown;
     if (typeof body !== 'object' || body === null || Array.isArray(body)) return false;
@@ -43,7 +46,14 @@ export function isErrorBody(text: string, status = 400): boolean {
       .filter((k) => k !== 'error' && k !== 'code')
       .sort();
     if (extra.length === 0) return true;
-    return status === 502 && code === 'llm_failed' && extra.join() === 'context,status';
+    const { context, status } = body as { context?: unknown; status?: unknown };
+    return (
+      TURN_ROUTE.test(path) &&
+      extra.join() === 'context,status' &&
+      typeof context === 'object' &&
+      context !== null &&
+      typeof status === 'string'
+    );
   } catch {
     return false;
   }
@@ -51,7 +61,7 @@ export function isErrorBody(text: string, status = 400): boolean {
 
 /**
  * The per-response promises: an answer always comes; never a 5xx; every error is exactly
- * `{error, code}`; every JSON success parses.
+ * `{error, code}` (a failed turn's may add its settled context); every JSON success parses.
  */
 export function checkResponse(
   req: FuzzRequest,
@@ -76,7 +86,7 @@ export function checkResponse(
   }
   if (res.status >= 500) return violation('status_5xx');
   const noBody = req.method === 'HEAD' || res.status === 204 || res.status === 304;
-  if (res.status >= 400 && !noBody && !isErrorBody(res.body.toString('utf8'), res.status)) {
+  if (res.status >= 400 && !noBody && !isErrorBody(res.body.toString('utf8'), req.path)) {
     return violation('error_body_shape');
   }
   const type = String(res.headers['content-type'] ?? '');
