@@ -1,6 +1,6 @@
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { request } from '../support/http.js';
-import { makeDataDir, type ServerProcess, startServerProcess } from '../support/server-process.js';
+import { useServer } from '../support/server-process.js';
 
 /**
  * `API_TOKEN`: `/v1` requires `Authorization: Bearer <token>`, the scheme in any case (RFC
@@ -8,21 +8,11 @@ import { makeDataDir, type ServerProcess, startServerProcess } from '../support/
  * (SHA-256 digests compared with `timingSafeEqual`, src/http/auth.ts); no test here times it.
  */
 describe('bearer token (real server)', () => {
-  const data = makeDataDir('ccs-auth-');
   const token = 's3cret-Token.with~chars';
-  let server: ServerProcess;
-
-  beforeAll(async () => {
-    server = await startServerProcess(data.dir, { API_TOKEN: token });
-  });
-
-  afterAll(async () => {
-    await server?.stop();
-    data.remove();
-  });
+  const live = useServer({ prefix: 'ccs-auth-', env: { API_TOKEN: token } });
 
   const listWith = (authorization: string | undefined) =>
-    request<{ error: string; code: string }>(`${server.url}/v1/contexts`, {
+    request<{ error: string; code: string }>(`${live.url}/v1/contexts`, {
       headers: authorization === undefined ? {} : { authorization },
     });
 
@@ -57,17 +47,17 @@ describe('bearer token (real server)', () => {
   });
 
   test('writes need the token too; /health does not', async () => {
-    const denied = await request(`${server.url}/v1/contexts`, {
+    const denied = await request(`${live.url}/v1/contexts`, {
       method: 'POST',
       json: { model_id: 'm', mode: 'chat' },
     });
     expect(denied.status).toBe(401);
-    const created = await request(`${server.url}/v1/contexts`, {
+    const created = await request(`${live.url}/v1/contexts`, {
       method: 'POST',
       json: { model_id: 'm', mode: 'chat' },
       headers: { authorization: `bearer ${token}` },
     });
     expect(created.status).toBe(201);
-    expect((await request(`${server.url}/health`)).status).toBe(200);
+    expect((await request(`${live.url}/health`)).status).toBe(200);
   });
 });

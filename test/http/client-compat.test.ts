@@ -1,6 +1,6 @@
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { beforeAll, describe, expect, test } from 'vitest';
 import { request } from '../support/http.js';
-import { makeDataDir, type ServerProcess, startServerProcess } from '../support/server-process.js';
+import { useServer } from '../support/server-process.js';
 
 /**
  * The shapes the original backend's frontend reads, pinned over real HTTP. That frontend
@@ -41,19 +41,12 @@ function expectContextStatus(body: Json): void {
 }
 
 describe('clients written for the original backend work unchanged', () => {
-  const data = makeDataDir();
-  let server: ServerProcess;
+  const live = useServer();
   let base: string;
   let id: string;
 
-  beforeAll(async () => {
-    server = await startServerProcess(data.dir);
-    base = `${server.url}/v1`;
-  });
-
-  afterAll(async () => {
-    await server?.stop();
-    data.remove();
+  beforeAll(() => {
+    base = `${live.url}/v1`;
   });
 
   test('POST /v1/system-prompts with {id, content}; GET answers {prompts: [{id, content}]}', async () => {

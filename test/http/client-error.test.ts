@@ -1,7 +1,7 @@
 import net from 'node:net';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { request } from '../support/http.js';
-import { makeDataDir, type ServerProcess, startServerProcess } from '../support/server-process.js';
+import { useServer } from '../support/server-process.js';
 
 /**
  * Requests Node's HTTP parser rejects never reach the app; the server's `clientError`
@@ -69,17 +69,7 @@ function parseResponses(raw: string): RawResponse[] {
 }
 
 describe('requests the HTTP parser rejects get a JSON error (real socket)', () => {
-  const data = makeDataDir('ccs-client-error-');
-  let server: ServerProcess;
-
-  beforeAll(async () => {
-    server = await startServerProcess(data.dir);
-  });
-
-  afterAll(async () => {
-    await server?.stop();
-    data.remove();
-  });
+  const live = useServer({ prefix: 'ccs-client-error-' });
 
   const expectJsonError = (res: RawResponse | undefined, status: number, code: string) => {
     expect(res?.status).toBe(status);
@@ -90,7 +80,7 @@ describe('requests the HTTP parser rejects get a JSON error (real socket)', () =
 
   test('headers over the limit → 431 headers_too_large', async () => {
     const huge = `GET /health HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(64 * 1024)}\r\n\r\n`;
-    const [res] = parseResponses(await exchange(server.url, huge));
+    const [res] = parseResponses(await exchange(live.url, huge));
     expectJsonError(res, 431, 'headers_too_large');
   });
 
@@ -106,7 +96,7 @@ describe('requests the HTTP parser rejects get a JSON error (real socket)', () =
       'POST /v1/contexts HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n',
     ],
   ])('%s → 400 bad_request', async (_name, bytes) => {
-    const [res] = parseResponses(await exchange(server.url, bytes));
+    const [res] = parseResponses(await exchange(live.url, bytes));
     expectJsonError(res, 400, 'bad_request');
   });
 
@@ -116,7 +106,7 @@ describe('requests the HTTP parser rejects get a JSON error (real socket)', () =
     const bytes =
       'POST /v1/contexts HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n' +
       'Transfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n';
-    const [res] = parseResponses(await exchange(server.url, bytes));
+    const [res] = parseResponses(await exchange(live.url, bytes));
     expectJsonError(res, 400, 'bad_request');
   });
 
@@ -124,13 +114,13 @@ describe('requests the HTTP parser rejects get a JSON error (real socket)', () =
     // The second request is sent once the first is answered: while an answer is still being
     // written, the handler can only drop the connection (raw bytes would interleave).
     const good = 'GET /health HTTP/1.1\r\nHost: x\r\n\r\n';
-    const raw = await exchange(server.url, good, 'BROKEN\r\n\r\n');
+    const raw = await exchange(live.url, good, 'BROKEN\r\n\r\n');
     const [ok, bad] = parseResponses(raw);
     expect(ok?.status).toBe(200);
     expectJsonError(bad, 400, 'bad_request');
   });
 
   test('the server keeps serving', async () => {
-    expect((await request(`${server.url}/health`)).status).toBe(200);
+    expect((await request(`${live.url}/health`)).status).toBe(200);
   });
 });

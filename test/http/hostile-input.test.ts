@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { beforeAll, describe, expect, test } from 'vitest';
 import { appendMessage, createContext, request } from '../support/http.js';
-import { makeDataDir, type ServerProcess, startServerProcess } from '../support/server-process.js';
+import { useServer } from '../support/server-process.js';
 
 /**
  * Issue 9, defects 1, 4 and 5, and the URL side of 5: hostile input — JSON nested thousands
@@ -20,8 +20,7 @@ interface ErrorBody {
 const deepObject = (levels: number) => `${'{"a":'.repeat(levels)}1${'}'.repeat(levels)}`;
 
 describe('hostile input answers 4xx and changes nothing (real server)', () => {
-  const data = makeDataDir('ccs-hostile-');
-  let server: ServerProcess;
+  const live = useServer({ prefix: 'ccs-hostile-' });
   let id: string;
 
   /** Every answer a client can see, and every stored file's bytes. */
@@ -34,7 +33,7 @@ describe('hostile input answers 4xx and changes nothing (real server)', () => {
         '/v1/contexts?limit=1000',
         '/v1/system-prompts',
       ].map(async (p) => {
-        const res = await request(`${server.url}${p}`);
+        const res = await request(`${live.url}${p}`);
         return `${res.status} ${res.headers.get('etag')} ${res.text}`;
       }),
     );
@@ -46,29 +45,23 @@ describe('hostile input answers 4xx and changes nothing (real server)', () => {
         else files.set(file, fs.readFileSync(file));
       }
     };
-    walk(data.dir);
+    walk(live.dataDir);
     return { api, files };
   };
 
   beforeAll(async () => {
-    server = await startServerProcess(data.dir);
-    const prompt = await request(`${server.url}/v1/system-prompts`, {
+    const prompt = await request(`${live.url}/v1/system-prompts`, {
       method: 'POST',
       json: { id: 'canary-prompt', content: 'be brief' },
     });
     expect(prompt.status).toBe(201);
-    id = (await createContext(server.url, { system_prompt_id: 'canary-prompt' })).id;
-    expect((await appendMessage(server.url, id, 'first')).status).toBe(201);
-    const fork = await request(`${server.url}/v1/contexts/${id}/branches`, {
+    id = (await createContext(live.url, { system_prompt_id: 'canary-prompt' })).id;
+    expect((await appendMessage(live.url, id, 'first')).status).toBe(201);
+    const fork = await request(`${live.url}/v1/contexts/${id}/branches`, {
       method: 'POST',
       json: { name: 'alt' },
     });
     expect(fork.status).toBe(201);
-  });
-
-  afterAll(async () => {
-    await server?.stop();
-    data.remove();
   });
 
   /** Sends `body` (raw text or bytes, as JSON), expects a 4xx JSON error and no change. */
@@ -79,7 +72,7 @@ describe('hostile input answers 4xx and changes nothing (real server)', () => {
     expected: { status?: number; code?: string } = {},
   ): Promise<ErrorBody> => {
     const before = await observe();
-    const res = await fetch(`${server.url}${route}`, {
+    const res = await fetch(`${live.url}${route}`, {
       method,
       body,
       headers: body === undefined ? {} : { 'content-type': 'application/json' },
@@ -334,7 +327,7 @@ describe('hostile input answers 4xx and changes nothing (real server)', () => {
   });
 
   test('the server is still healthy', async () => {
-    expect((await request(`${server.url}/health`)).status).toBe(200);
-    expect((await appendMessage(server.url, id, 'still writable')).status).toBe(201);
+    expect((await request(`${live.url}/health`)).status).toBe(200);
+    expect((await appendMessage(live.url, id, 'still writable')).status).toBe(201);
   });
 });

@@ -1,9 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { pack } from 'msgpackr';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { createContext, request } from '../support/http.js';
-import { makeDataDir, type ServerProcess, startServerProcess } from '../support/server-process.js';
+import { useServer } from '../support/server-process.js';
 
 /**
  * Issue 9, defect 6: a prompt id must be a URL path segment that addresses the prompt. `..`
@@ -12,26 +12,20 @@ import { makeDataDir, type ServerProcess, startServerProcess } from '../support/
  * a letter or digit; ids a library already holds from before stay reachable.
  */
 describe('system-prompt ids (real server)', () => {
-  const data = makeDataDir('ccs-prompt-ids-');
-  let server: ServerProcess;
-
-  beforeAll(async () => {
+  const live = useServer({
+    prefix: 'ccs-prompt-ids-',
     // A library written under the older rule: ids starting with "_" or "-".
-    const legacy = [
-      { id: '-dash', content: 'legacy dash' },
-      { id: '_under', content: 'legacy underscore' },
-    ];
-    fs.writeFileSync(path.join(data.dir, 'system-prompts.msgpack'), pack(legacy));
-    server = await startServerProcess(data.dir);
-  });
-
-  afterAll(async () => {
-    await server?.stop();
-    data.remove();
+    prepare: (dir) => {
+      const legacy = [
+        { id: '-dash', content: 'legacy dash' },
+        { id: '_under', content: 'legacy underscore' },
+      ];
+      fs.writeFileSync(path.join(dir, 'system-prompts.msgpack'), pack(legacy));
+    },
   });
 
   const post = (id: unknown) =>
-    request<{ code: string }>(`${server.url}/v1/system-prompts`, {
+    request<{ code: string }>(`${live.url}/v1/system-prompts`, {
       method: 'POST',
       json: { id, content: 'x' },
     });
@@ -39,14 +33,14 @@ describe('system-prompt ids (real server)', () => {
   test.each(['..', '.', '...', '.hidden', '-x', '_x', '', 'a/b', 'a b', 'é', 'x'.repeat(129)])(
     'POST id %j → 400, nothing stored',
     async (id) => {
-      const before = (await request(`${server.url}/v1/system-prompts`)).text;
+      const before = (await request(`${live.url}/v1/system-prompts`)).text;
       const res = await post(id);
       expect(res.status, res.text).toBe(400);
       expect(res.body).toEqual({
         error: expect.stringMatching(/letter or digit/),
         code: 'validation_error',
       });
-      expect((await request(`${server.url}/v1/system-prompts`)).text).toBe(before);
+      expect((await request(`${live.url}/v1/system-prompts`)).text).toBe(before);
     },
   );
 
@@ -57,7 +51,7 @@ describe('system-prompt ids (real server)', () => {
       expect(created.status, created.text).toBe(201);
       const location = created.headers.get('location')!;
       expect(location).toBe(`/v1/system-prompts/${id}`);
-      const url = `${server.url}${location}`;
+      const url = `${live.url}${location}`;
       expect((await request(url)).body).toEqual({ id, content: 'x' });
       const put = await request(url, { method: 'PUT', json: { content: 'y' } });
       expect(put.status).toBe(200);
@@ -68,8 +62,8 @@ describe('system-prompt ids (real server)', () => {
   );
 
   test('an inline branch prompt id follows the same rule', async () => {
-    const ctx = await createContext(server.url);
-    const branch = `${server.url}/v1/contexts/${ctx.id}/branches/main`;
+    const ctx = await createContext(live.url);
+    const branch = `${live.url}/v1/contexts/${ctx.id}/branches/main`;
     for (const id of ['..', '.', '-x']) {
       const res = await request<{ code: string }>(branch, {
         method: 'PUT',
@@ -86,16 +80,16 @@ describe('system-prompt ids (real server)', () => {
 
   test('ids stored under the older rule stay reachable: GET, use, PUT, DELETE', async () => {
     const list = await request<{ system_prompts: { id: string }[] }>(
-      `${server.url}/v1/system-prompts`,
+      `${live.url}/v1/system-prompts`,
     );
     expect(list.body.system_prompts.map((p) => p.id)).toEqual(
       expect.arrayContaining(['-dash', '_under']),
     );
     for (const id of ['-dash', '_under']) {
-      const url = `${server.url}/v1/system-prompts/${id}`;
+      const url = `${live.url}/v1/system-prompts/${id}`;
       expect((await request(url)).status).toBe(200);
-      const ctx = await createContext(server.url, { system_prompt_id: id });
-      const branch = await request(`${server.url}/v1/contexts/${ctx.id}/branches/main`, {
+      const ctx = await createContext(live.url, { system_prompt_id: id });
+      const branch = await request(`${live.url}/v1/contexts/${ctx.id}/branches/main`, {
         method: 'PUT',
         json: { system_prompt_id: id },
       });

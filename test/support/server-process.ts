@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll } from 'vitest';
 
 const MAIN = fileURLToPath(new URL('../../src/main.js', import.meta.url));
 
@@ -83,5 +84,44 @@ export async function startServerProcess(
       proc.kill('SIGKILL');
       await exited;
     },
+  };
+}
+
+export interface UsedServer {
+  /** The running server's base URL (read it inside tests and hooks, not at collection). */
+  readonly url: string;
+  readonly dataDir: string;
+}
+
+/**
+ * A real server process for the enclosing `describe`: a fresh data directory, `prepare`
+ * writes into it (stored files the server must find at start-up), then the server starts
+ * before the tests; after them it is stopped and the directory removed. Hooks the caller
+ * registers later run after the start.
+ */
+export function useServer(
+  options: {
+    env?: Record<string, string>;
+    prefix?: string;
+    prepare?: (dataDir: string) => void;
+    startTimeoutMs?: number;
+  } = {},
+): UsedServer {
+  const data = makeDataDir(options.prefix);
+  let server: ServerProcess | undefined;
+  beforeAll(async () => {
+    options.prepare?.(data.dir);
+    server = await startServerProcess(data.dir, options.env);
+  }, options.startTimeoutMs);
+  afterAll(async () => {
+    await server?.stop();
+    data.remove();
+  });
+  return {
+    get url() {
+      if (server === undefined) throw new Error('the server is not started yet');
+      return server.url;
+    },
+    dataDir: data.dir,
   };
 }

@@ -1,11 +1,11 @@
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import type { ContextMeta } from '../../src/model/types.js';
 import { FileStorage } from '../../src/storage/file-storage.js';
 import { newMessage } from '../../src/store/context-store.js';
 import { summaryOf } from '../../src/store/dto.js';
 import type { ContextSnapshot } from '../../src/store/snapshot.js';
 import { appendMessage } from '../support/http.js';
-import { makeDataDir, type ServerProcess, startServerProcess } from '../support/server-process.js';
+import { useServer } from '../support/server-process.js';
 import { grew, mapLimit, type Scrape, scrape } from './metrics.js';
 
 /**
@@ -69,30 +69,25 @@ const WRITTEN = [
 ] as const;
 
 describe('bytes written per append do not grow with the conversation (real server)', () => {
-  const data = makeDataDir();
   const ids = { small: crypto.randomUUID(), large: crypto.randomUUID() };
-  let server: ServerProcess;
-
-  beforeAll(async () => {
-    const storage = new FileStorage({ dir: data.dir, fsync: false });
-    storeContext(storage, ids.small, 10);
-    storeContext(storage, ids.large, 20_000);
-    server = await startServerProcess(data.dir, { FSYNC: 'false' });
-  }, 60_000);
-
-  afterAll(async () => {
-    await server?.stop();
-    data.remove();
+  const live = useServer({
+    env: { FSYNC: 'false' },
+    prepare: (dir) => {
+      const storage = new FileStorage({ dir, fsync: false });
+      storeContext(storage, ids.small, 10);
+      storeContext(storage, ids.large, 20_000);
+    },
+    startTimeoutMs: 60_000,
   });
 
   async function appendRun(id: string) {
-    const before: Scrape = await scrape(server.url);
+    const before: Scrape = await scrape(live.url);
     const indexes = Array.from({ length: APPENDS }, (_, i) => i);
     await mapLimit(indexes, 8, async (i) => {
-      const res = await appendMessage(server.url, id, text(100_000 + i));
+      const res = await appendMessage(live.url, id, text(100_000 + i));
       if (res.status !== 201) throw new Error(`append: ${res.status} ${res.text}`);
     });
-    const after = await scrape(server.url);
+    const after = await scrape(live.url);
     const work = Object.fromEntries(
       WRITTEN.map((name) => [name, grew(before, after, name, 'appendMessage')]),
     ) as Record<(typeof WRITTEN)[number], number>;
