@@ -23,7 +23,7 @@ import { WorkCounters } from './metrics/work-counters.js';
 import { createWorkPublisher, zeroStats } from './metrics/work-publisher.js';
 import { ContextPool } from './pool/context-pool.js';
 import { LockSupervisor } from './pool/lock-supervisor.js';
-import { PromptStore } from './prompts/prompt-store.js';
+import { PromptLibrary } from './prompts/prompt-library.js';
 import { ContextService } from './service/context-service.js';
 import { MainThreadReads } from './service/main-thread-reads.js';
 import { Arena } from './shm/arena.js';
@@ -108,7 +108,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
     ? new MainThreadReads(slots, arena, createWorkPublisher(work, zeroStats()))
     : undefined;
   const contexts = new ContextService(pool, residents, index, mainThreadReads);
-  const prompts = await PromptStore.open(dataDir);
+  const prompts = await PromptLibrary.open(dataDir);
   const sseLimits = { maxEvents: config.sseMaxQueuedEvents, maxBytes: config.sseMaxQueuedBytes };
   // The hub holds twice what a subscriber may have queued: one disconnected at its bound
   // still finds every event it missed when it resumes.

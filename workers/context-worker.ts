@@ -4,12 +4,12 @@ import { createLogger } from '../src/log.js';
 import { WorkCounters } from '../src/metrics/work-counters.js';
 import { createWorkPublisher } from '../src/metrics/work-publisher.js';
 import type { WorkerMetricsInit } from '../src/pool/context-pool.js';
-import type { Task } from '../src/pool/tasks.js';
 import type { WorkerInit } from '../src/pool/worker-init.js';
+import type { Task } from '../src/protocol/tasks.js';
 import { Arena } from '../src/shm/arena.js';
 import { SlotTable } from '../src/shm/slot-table.js';
+import { TaskDispatcher } from '../src/slots/task-dispatcher.js';
 import { FileStorage } from '../src/storage/file-storage.js';
-import { TaskDispatcher } from '../src/store/dispatch.js';
 import { LockRegistry } from '../src/sync/lock-registry.js';
 import { announceLockOwner } from '../src/sync/thread-exit.js';
 

@@ -7,9 +7,9 @@ import { LlmError } from '../llm/provider.js';
 import type { Logger } from '../log.js';
 import { checkJsonValue } from '../model/json-value.js';
 import { statusName, type ToolCall } from '../model/types.js';
-import type { PromptStore } from '../prompts/prompt-store.js';
+import type { PromptLibrary } from '../prompts/prompt-library.js';
+import type { EngineMessage, PromptView } from '../protocol/messages.js';
 import type { ContextService, ContextTask } from '../service/context-service.js';
-import type { EngineMessage, PromptView } from '../store/turn-store.js';
 import type { ToolRegistry } from '../tools/registry.js';
 import { buildChat } from './prompt.js';
 import { isStorageError, messageOf, type StepResult, Turn, type TurnHost } from './turn.js';
@@ -64,7 +64,7 @@ export class ConversationEngine implements TurnHost {
     private readonly contexts: ContextService,
     private readonly provider: LlmProvider,
     private readonly tools: ToolRegistry,
-    private readonly prompts: PromptStore,
+    private readonly prompts: PromptLibrary,
     private readonly events: EventHub,
     readonly log: Logger,
   ) {}

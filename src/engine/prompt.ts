@@ -1,14 +1,14 @@
 import type { ChatContentPart, ChatMessage } from '../llm/provider.js';
 import type { ContentPart, MessageNode } from '../model/types.js';
-import type { PromptStore } from '../prompts/prompt-store.js';
-import type { PromptView } from '../store/turn-store.js';
+import type { PromptLibrary } from '../prompts/prompt-library.js';
+import type { PromptView } from '../protocol/messages.js';
 
 /**
  * The chat the LLM receives: the active branch's system prompt (else the library prompt
  * named by the context's `system_prompt_id`), the branch's user prompt as a standing
  * user instruction, then the branch's messages.
  */
-export function buildChat(view: PromptView, prompts: PromptStore): ChatMessage[] {
+export function buildChat(view: PromptView, prompts: PromptLibrary): ChatMessage[] {
   const chat: ChatMessage[] = [];
   const system =
     view.systemPrompt ??

@@ -6,7 +6,7 @@ import type { EventHub } from '../events/event-hub.js';
 import type { SseStreams } from '../events/sse-stream.js';
 import type { Logger } from '../log.js';
 import type { ContextPool } from '../pool/context-pool.js';
-import type { PromptStore } from '../prompts/prompt-store.js';
+import type { PromptLibrary } from '../prompts/prompt-library.js';
 import type { ContextService } from '../service/context-service.js';
 import type { Arena } from '../shm/arena.js';
 
@@ -20,7 +20,7 @@ export interface AppDeps {
   contexts: ContextService;
   arena: Arena;
   engine: ConversationEngine;
-  prompts: PromptStore;
+  prompts: PromptLibrary;
   events: EventHub;
   /** The open event streams (bounded per subscriber, ended at shutdown). */
   sse: SseStreams;

@@ -1,3 +1,5 @@
+import type { TaskOp } from '../protocol/tasks.js';
+
 /**
  * Work counters in shared memory: every worker adds what each task did (records and bytes
  * touched in shared memory, bytes written to and read from storage) with `Atomics.add`, and
@@ -33,9 +35,10 @@
  * | 15  | reserved              |                                                            |
  *
  * Words are BigInt64 so no counter wraps; a worker adds once per non-zero column per task.
- * Task ops (src/pool/tasks.ts `TaskOp`) are matched by name. To count a new op separately,
- * add it to `OPS` (rows are positional; the buffer is created by the main thread from this
- * same list, so every thread agrees); until then it is counted under `other`.
+ * Rows are positional: the buffer is created by the main thread from this same list, so
+ * every thread agrees. Every task op (src/protocol/tasks.ts `TaskOp`) is given a row in
+ * `ROW_OF_OP`, its own or `other`; that table `satisfies Record<TaskOp, …>`, so an op added
+ * to the protocol without a decision here fails to compile.
  */
 export const OPS = [
   'create',
@@ -58,9 +61,33 @@ export const OPS = [
   'updateBranch',
   'deleteBranch',
   'other',
-] as const;
+] as const satisfies readonly (TaskOp | 'other')[];
 
 export type MetricOp = (typeof OPS)[number];
+
+/** The row each task op is counted in (test-only ops share `other`). */
+const ROW_OF_OP = {
+  create: 'create',
+  load: 'load',
+  evict: 'evict',
+  getContext: 'getContext',
+  getState: 'getState',
+  listMessages: 'listMessages',
+  appendMessage: 'appendMessage',
+  updateContext: 'updateContext',
+  deleteContext: 'deleteContext',
+  beginTurn: 'beginTurn',
+  transition: 'transition',
+  appendAndTransition: 'appendAndTransition',
+  decideTools: 'decideTools',
+  markApproved: 'markApproved',
+  promptView: 'promptView',
+  forceState: 'forceState',
+  fork: 'fork',
+  updateBranch: 'updateBranch',
+  deleteBranch: 'deleteBranch',
+  crashWhileHolding: 'other',
+} as const satisfies Record<TaskOp, MetricOp>;
 
 export const WORK_COLUMNS = [
   'tasks',
@@ -84,8 +111,7 @@ export type WorkColumn = (typeof WORK_COLUMNS)[number];
 export type WorkSample = Record<WorkColumn, number>;
 
 const COLUMNS = 16;
-const OTHER_ROW = OPS.length - 1;
-const rowOf = new Map<string, number>(OPS.map((op, row) => [op, row]));
+const rowOf = new Map<MetricOp, number>(OPS.map((op, row) => [op, row]));
 const columnOf = Object.fromEntries(WORK_COLUMNS.map((name, col) => [name, col])) as Record<
   WorkColumn,
   number
@@ -107,10 +133,10 @@ export class WorkCounters {
     this.words = new BigInt64Array(sab);
   }
 
-  /** Adds `value` to one counter of `op`'s row (`other` for an op not in `OPS`). */
-  add(op: string, column: WorkColumn, value: number): void {
+  /** Adds `value` to one counter of `op`'s row (see `ROW_OF_OP`). */
+  add(op: TaskOp, column: WorkColumn, value: number): void {
     if (value === 0) return;
-    const row = rowOf.get(op) ?? OTHER_ROW;
+    const row = rowOf.get(ROW_OF_OP[op])!;
     Atomics.add(this.words, row * COLUMNS + columnOf[column], BigInt(value));
   }
 

@@ -1,5 +1,6 @@
+import type { TaskOp } from '../protocol/tasks.js';
+import { workMeter } from '../slots/thread-work-meter.js';
 import type { StorageStats } from '../storage/types.js';
-import { workMeter } from '../store/work-meter.js';
 import {
   emptySample,
   type WorkColumn,
@@ -46,14 +47,14 @@ export function zeroStats(): StorageStats {
 
 /**
  * A worker's publisher: after each task, adds to the shared counters what this thread's
- * work meter (src/store/work-meter.ts) and its storage counted since the previous task,
+ * work meter (src/slots/thread-work-meter.ts) and its storage counted since the previous task,
  * under the task's op. The cost is a dozen subtractions and an `Atomics.add` per column that
  * moved: nothing next to the task itself.
  */
 export function createWorkPublisher(
   counters: WorkCounters,
   storage: StorageStats,
-): (op: string) => void {
+): (op: TaskOp) => void {
   let last = currentTotals(storage, emptySample());
   let next = emptySample();
   return (op) => {

@@ -1,7 +1,7 @@
 import { Piscina } from 'piscina';
 import { AppError, serviceUnavailable } from '../errors.js';
-import { type ReplyHead, readFrame } from './frame.js';
-import type { Task } from './tasks.js';
+import { type ReplyHead, readFrame } from '../protocol/reply-frame.js';
+import type { Task } from '../protocol/tasks.js';
 import type { WorkerInit } from './worker-init.js';
 
 export interface Reply {

@@ -4,8 +4,8 @@ import type { SummaryIndex } from '../catalog/summary-index.js';
 import { AppError, notFound } from '../errors.js';
 import type { ContextConfig } from '../model/types.js';
 import type { ContextPool, Reply } from '../pool/context-pool.js';
-import type { Task } from '../pool/tasks.js';
-import type { ReadQuery } from '../store/reads.js';
+import type { Task } from '../protocol/tasks.js';
+import type { ReadQuery } from '../slots/reads.js';
 import type { MainThreadReads } from './main-thread-reads.js';
 
 type SlotFields = 'slot' | 'gen' | 'traceId';

@@ -1,11 +1,11 @@
 import { AppError } from '../errors.js';
 import type { Reply } from '../pool/context-pool.js';
-import { errorFrame, readFrame } from '../pool/frame.js';
+import { errorFrame, readFrame } from '../protocol/reply-frame.js';
 import type { Arena } from '../shm/arena.js';
 import { SlotStatus, type SlotTable } from '../shm/slot-table.js';
-import { ContextSlot } from '../store/context-slot.js';
-import { type ReadQuery, readWork } from '../store/reads.js';
-import type { DeferredReply } from '../store/slot-access.js';
+import { ContextSlot } from '../slots/context-slot.js';
+import { type ReadQuery, readWork } from '../slots/reads.js';
+import type { DeferredReply } from '../slots/slot-access.js';
 
 /**
  * Reads served on the main thread, allowed for cheap reads because the benchmark shows them

@@ -22,7 +22,7 @@ import type { Ref } from './arena.js';
  * |       |                | generation it expects, so a stale task cannot touch a new  |
  * |       |                | occupant                                                   |
  * | 6     | META_REF       | arena ref of the context's encoded metadata record         |
- * | 7     | BRANCHES_REF   | arena ref of the branch table (see store/context-slot.ts)  |
+ * | 7     | BRANCHES_REF   | arena ref of the branch table (see slots/context-slot.ts)  |
  * | 8     | VERSION        | committed-write counter, the ETag                          |
  * | 9     | RESIDENT_UNITS | arena units (8 bytes) held by this context                 |
  * | 10    | LOG_RECORDS    | storage log records since the last snapshot                |

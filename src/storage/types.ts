@@ -76,7 +76,7 @@ export interface StorageScan {
 /**
  * Where a caller keeps a context's log file open between appends: `fd` is -1 until the first
  * append opens it (O_APPEND); later appends and the compaction's truncation reuse it;
- * `closeLog` closes it. Each worker keeps its own per resident context (src/store/open-logs.ts).
+ * `closeLog` closes it. Each worker keeps its own per resident context (src/slots/open-logs.ts).
  */
 export interface LogHandle {
   fd: number;

@@ -2,8 +2,8 @@ import { describe, expect, test } from 'vitest';
 import { type Lease, ResidentSet } from '../../src/cache/resident-set.js';
 import { AppError, serviceUnavailable } from '../../src/errors.js';
 import type { Reply } from '../../src/pool/context-pool.js';
-import { errorFrame, jsonFrame, readFrame } from '../../src/pool/frame.js';
-import type { Task } from '../../src/pool/tasks.js';
+import { errorFrame, jsonFrame, readFrame } from '../../src/protocol/reply-frame.js';
+import type { Task } from '../../src/protocol/tasks.js';
 import { SlotStatus, SlotTable } from '../../src/shm/slot-table.js';
 
 /**

@@ -2,9 +2,9 @@ import fs from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { expect, test } from 'vitest';
 import { SlotTable } from '../../src/shm/slot-table.js';
+import { OpenLogs } from '../../src/slots/open-logs.js';
 import { compactionDue, DEFAULT_COMPACTION } from '../../src/storage/compaction-policy.js';
 import type { LogHandle } from '../../src/storage/types.js';
-import { OpenLogs } from '../../src/store/open-logs.js';
 import { logPath, newId, openStorage, snapshotPath, summary, useTempDir } from './helpers.js';
 
 const tempDir = useTempDir();

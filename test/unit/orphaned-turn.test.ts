@@ -4,7 +4,7 @@ import { EventHub } from '../../src/events/event-hub.js';
 import { BuiltinProvider } from '../../src/llm/builtin-provider.js';
 import { createLogger } from '../../src/log.js';
 import type { Reply } from '../../src/pool/context-pool.js';
-import type { PromptStore } from '../../src/prompts/prompt-store.js';
+import type { PromptLibrary } from '../../src/prompts/prompt-library.js';
 import type { ContextService, ContextTask } from '../../src/service/context-service.js';
 import { builtinTools } from '../../src/tools/registry.js';
 
@@ -47,7 +47,7 @@ describe('ConversationEngine: settling an orphaned turn', () => {
       contexts,
       new BuiltinProvider(),
       builtinTools(),
-      {} as PromptStore,
+      {} as PromptLibrary,
       hub,
       createLogger('silent'),
     );

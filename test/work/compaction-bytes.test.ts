@@ -1,9 +1,9 @@
 import { describe, expect, test } from 'vitest';
 import type { ContextMeta } from '../../src/model/types.js';
+import { newMessage } from '../../src/slots/context-tasks.js';
+import { summaryOf } from '../../src/slots/dto.js';
+import type { ContextSnapshot } from '../../src/slots/snapshot.js';
 import { FileStorage } from '../../src/storage/file-storage.js';
-import { newMessage } from '../../src/store/context-store.js';
-import { summaryOf } from '../../src/store/dto.js';
-import type { ContextSnapshot } from '../../src/store/snapshot.js';
 import { appendMessage } from '../support/http.js';
 import { useServer } from '../support/server-process.js';
 import { grew, mapLimit, type Scrape, scrape } from './metrics.js';

@@ -6,7 +6,7 @@ import {
   requireBranchName,
   requireUuid,
 } from '../../model/validate.js';
-import type { BranchUpdate } from '../../store/branch-store.js';
+import type { BranchUpdate } from '../../protocol/messages.js';
 import { readJson } from '../body.js';
 import type { AppDeps, AppEnv } from '../env.js';
 import { sendReply } from '../reply.js';

@@ -1,7 +1,7 @@
 import { Hono } from 'hono';
 import { conflict } from '../../errors.js';
 import { parseNewPrompt, parsePromptContent, requirePromptId } from '../../model/validate.js';
-import type { IndexedSummary } from '../../store/dto.js';
+import type { IndexedSummary } from '../../slots/dto.js';
 import { readJson } from '../body.js';
 import type { AppDeps, AppEnv } from '../env.js';
 

@@ -1,6 +1,7 @@
 import { AppError, notFound, preconditionFailed } from '../errors.js';
 import type { ContextMeta } from '../model/types.js';
-import { errorFrame } from '../pool/frame.js';
+import { toAppError } from '../protocol/error-mapping.js';
+import { errorFrame } from '../protocol/reply-frame.js';
 import type { Arena } from '../shm/arena.js';
 import { SlotStatus, type SlotTable } from '../shm/slot-table.js';
 import { type CompactionPolicy, compactionDue } from '../storage/compaction-policy.js';
@@ -11,7 +12,7 @@ import { OpenLogs } from './open-logs.js';
 import { applyOp, branchIndex, type ContextOp, lengthAfter, metaAfter } from './ops.js';
 import { captureSnapshot } from './snapshot.js';
 
-export interface StoreOptions {
+export interface SlotAccessOptions {
   lockTimeoutMs: number;
   /** When a write folds the log into a new snapshot (by the log's size). */
   compaction: CompactionPolicy;
@@ -50,7 +51,7 @@ export class SlotAccess {
     readonly slots: SlotTable,
     readonly arena: Arena,
     readonly storage: ContextStorage,
-    readonly options: StoreOptions,
+    readonly options: SlotAccessOptions,
   ) {
     this.logs = new OpenLogs(slots, storage);
   }
@@ -208,38 +209,5 @@ export class SlotAccess {
       throw notFound('context not found');
     }
     throw new AppError(500, 'internal_error', `slot ${at.slot} is in an unexpected state`);
-  }
-}
-
-/** Maps what a worker can throw to the HTTP error it stands for. */
-export function toAppError(err: unknown): AppError {
-  if (err instanceof AppError) return err;
-  const code = (err as { code?: unknown } | null)?.code;
-  const message = err instanceof Error ? err.message : String(err);
-  switch (code) {
-    case 'lock_timeout':
-      return new AppError(503, 'lock_timeout', 'the context is busy; try again', {
-        'Retry-After': '1',
-      });
-    case 'lock_deadlock':
-      return new AppError(
-        503,
-        'lock_deadlock',
-        'a lock wait was broken to end a deadlock; try again',
-        {
-          'Retry-After': '1',
-        },
-      );
-    case 'storage_corrupt':
-      return new AppError(500, 'storage_corrupt', 'the stored context cannot be read');
-    case 'storage_conflict':
-      return new AppError(409, 'conflict', message);
-    case 'arena_full':
-      return new AppError(507, 'insufficient_storage', 'shared memory is full');
-    case 'storage_error':
-    case 'storage_not_found':
-      return new AppError(500, 'storage_error', 'the write could not be made durable');
-    default:
-      return new AppError(500, 'internal_error', 'internal error');
   }
 }

@@ -1,19 +1,14 @@
 import { AppError, conflict, notFound } from '../errors.js';
-import type { BranchDto, BranchMeta, SystemPromptRef } from '../model/types.js';
-import { jsonFrame } from '../pool/frame.js';
+import type { BranchDto, BranchMeta } from '../model/types.js';
+import type { BranchUpdate } from '../protocol/messages.js';
+import { jsonFrame } from '../protocol/reply-frame.js';
 import { SlotStatus } from '../shm/slot-table.js';
 import { etagOf } from './dto.js';
 import { branchIndex, type ContextOp } from './ops.js';
 import type { SlotAccess, SlotRef } from './slot-access.js';
 
-export interface BranchUpdate {
-  /** A prompt resolved by the main thread (from the library or given inline), or null. */
-  system_prompt?: SystemPromptRef | null;
-  user_prompt?: string | null;
-}
-
 /** Branch operations on a worker: fork (sharing records), prompts, delete. */
-export class BranchStore {
+export class BranchTasks {
   constructor(private readonly access: SlotAccess) {}
 
   /**

@@ -3,7 +3,7 @@
  * request's cost follows what it returns, not the size of the conversation. Plain numbers
  * on a per-thread object: incrementing costs next to nothing, and no lock is involved.
  */
-export interface WorkCounters {
+export interface ThreadWorkMeter {
   /** Message records whose bytes were read (copied into a reply or a snapshot). */
   recordsRead: number;
   /** Bytes of message records read. */
@@ -18,7 +18,7 @@ export interface WorkCounters {
   metaReads: number;
 }
 
-export const workMeter: WorkCounters = {
+export const workMeter: ThreadWorkMeter = {
   recordsRead: 0,
   recordBytesRead: 0,
   refsRead: 0,

@@ -1,6 +1,6 @@
 import { notFound } from '../errors.js';
 import { statusName } from '../model/types.js';
-import { frameWith, jsonFrame } from '../pool/frame.js';
+import { frameWith, jsonFrame } from '../protocol/reply-frame.js';
 import type { ContextSlot } from './context-slot.js';
 import { contextDto, etagOf } from './dto.js';
 import { branchIndex } from './ops.js';

@@ -5,42 +5,18 @@ import {
   type FsmEvent,
   transition,
 } from '../fsm/state-machine.js';
-import type {
-  ContentPart,
-  ContextMeta,
-  MessageMetadata,
-  MessageNode,
-  ToolCall,
-  ToolResult,
-} from '../model/types.js';
-import { jsonFrame } from '../pool/frame.js';
+import type { ContentPart, ContextMeta, MessageNode, ToolCall } from '../model/types.js';
+import type { EngineMessage, PromptView } from '../protocol/messages.js';
+import { jsonFrame } from '../protocol/reply-frame.js';
 import { SlotStatus } from '../shm/slot-table.js';
 import type { ContextSlot } from './context-slot.js';
-import { lastMessageId, newMessage } from './context-store.js';
+import { lastMessageId, newMessage } from './context-tasks.js';
 import { contextDto, etagOf } from './dto.js';
 import { branchIndex, type ContextOp } from './ops.js';
 import type { SlotAccess, SlotRef } from './slot-access.js';
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
-
-/** A message the conversation engine adds (assistant answer, tool result). */
-export interface EngineMessage {
-  role: 'assistant' | 'tool';
-  content: ContentPart[];
-  tool_calls: ToolCall[] | null;
-  tool_result: ToolResult | null;
-  metadata?: Partial<Omit<MessageMetadata, 'created_at'>>;
-}
-
-/** The conversation as the LLM sees it: the active branch, with its prompts. */
-export interface PromptView {
-  config: ContextMeta['config'];
-  systemPrompt: string | null;
-  systemPromptId: string | null;
-  userPrompt: string | null;
-  messages: MessageNode[];
-}
 
 function stateOf(meta: ContextMeta): ContextState {
   return { name: meta.current_state, detail: meta.state_detail };
@@ -55,7 +31,7 @@ function withState(meta: ContextMeta, state: ContextState): ContextMeta {
  * machine; every step that changes data is one short write here (state and messages
  * committed together as one durable record), and no lock is held while the LLM thinks.
  */
-export class TurnStore {
+export class TurnTasks {
   constructor(private readonly access: SlotAccess) {}
 
   /**

@@ -1,13 +1,18 @@
 import { AppError } from '../errors.js';
-import { errorFrame } from '../pool/frame.js';
-import type { Task } from '../pool/tasks.js';
+import { errorFrame } from '../protocol/reply-frame.js';
+import type { Task } from '../protocol/tasks.js';
 import type { Arena } from '../shm/arena.js';
 import type { SlotTable } from '../shm/slot-table.js';
 import type { ContextStorage } from '../storage/types.js';
-import { BranchStore } from './branch-store.js';
-import { ContextStore } from './context-store.js';
-import { SlotAccess, type StoreOptions } from './slot-access.js';
-import { TurnStore } from './turn-store.js';
+import { BranchTasks } from './branch-tasks.js';
+import { ContextTasks } from './context-tasks.js';
+import { SlotAccess, type SlotAccessOptions } from './slot-access.js';
+import { TurnTasks } from './turn-tasks.js';
+
+/** A task op with no case above: a compile error here, and a 500 if one arrives anyway. */
+function assertNever(task: never): never {
+  throw new AppError(500, 'internal_error', `unknown task ${(task as Task).op}`);
+}
 
 /**
  * Routes a task to the store operation that does it, on a worker thread. One instance per
@@ -15,21 +20,21 @@ import { TurnStore } from './turn-store.js';
  */
 export class TaskDispatcher {
   private readonly access: SlotAccess;
-  private readonly contexts: ContextStore;
-  private readonly turns: TurnStore;
-  private readonly branches: BranchStore;
+  private readonly contexts: ContextTasks;
+  private readonly turns: TurnTasks;
+  private readonly branches: BranchTasks;
 
   constructor(
     slots: SlotTable,
     arena: Arena,
     storage: ContextStorage,
-    options: StoreOptions,
+    options: SlotAccessOptions,
     private readonly faultInjection = false,
   ) {
     this.access = new SlotAccess(slots, arena, storage, options);
-    this.contexts = new ContextStore(this.access);
-    this.turns = new TurnStore(this.access);
-    this.branches = new BranchStore(this.access);
+    this.contexts = new ContextTasks(this.access);
+    this.turns = new TurnTasks(this.access);
+    this.branches = new BranchTasks(this.access);
   }
 
   run(task: Task): ArrayBuffer {
@@ -82,11 +87,12 @@ export class TaskDispatcher {
       case 'deleteBranch':
         return branches.deleteBranch(task, task.name);
       case 'crashWhileHolding':
-        if (!this.faultInjection) break;
+        if (!this.faultInjection) {
+          return errorFrame(new AppError(404, 'not_found', 'fault injection is off'));
+        }
         return contexts.crashWhileHolding(task, task.mode);
       default:
-        break;
+        return assertNever(task);
     }
-    return errorFrame(new AppError(500, 'internal_error', 'unknown task'));
   }
 }

@@ -16,7 +16,7 @@ const FILE = 'system-prompts.msgpack';
  * (temp file, fsync, rename, directory fsync) and asynchronously, one write at a time, so
  * the main thread never blocks. A change is acknowledged only once it is durable.
  */
-export class PromptStore {
+export class PromptLibrary {
   private writes: Promise<void> = Promise.resolve();
 
   private constructor(
@@ -24,14 +24,14 @@ export class PromptStore {
     private readonly prompts: Map<string, SystemPrompt>,
   ) {}
 
-  static async open(dir: string): Promise<PromptStore> {
+  static async open(dir: string): Promise<PromptLibrary> {
     let prompts: SystemPrompt[] = [];
     try {
       prompts = unpack(await readFile(join(dir, FILE))) as SystemPrompt[];
     } catch (err) {
       if ((err as { code?: string }).code !== 'ENOENT') throw err;
     }
-    return new PromptStore(dir, new Map(prompts.map((p) => [p.id, p])));
+    return new PromptLibrary(dir, new Map(prompts.map((p) => [p.id, p])));
   }
 
   list(): SystemPrompt[] {

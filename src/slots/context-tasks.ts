@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { notFound } from '../errors.js';
 import type { ContextConfig, ContextMeta, MessageMetadata, MessageNode } from '../model/types.js';
 import type { ContextUpdate, NewMessage } from '../model/validate.js';
-import { frameWith, jsonFrame } from '../pool/frame.js';
+import { frameWith, jsonFrame } from '../protocol/reply-frame.js';
 import { SlotStatus } from '../shm/slot-table.js';
 import { ContextSlot } from './context-slot.js';
 import { contextDto, etagOf, type Stamp, summaryOf } from './dto.js';
@@ -49,7 +49,7 @@ export function newMessage(
  * answers (reads copy only what they return; writes persist one op, then apply it), and
  * serialises what is not already bytes only after the lock is released.
  */
-export class ContextStore {
+export class ContextTasks {
   constructor(private readonly access: SlotAccess) {}
 
   // ---- lifecycle of a slot ------------------------------------------------------------

@@ -2,8 +2,8 @@ import { pack, unpack } from 'msgpackr';
 import type { ContextMeta } from '../model/types.js';
 import type { Arena, Ref } from '../shm/arena.js';
 import type { SlotTable } from '../shm/slot-table.js';
+import { workMeter } from './thread-work-meter.js';
 import { bytesToUuid, UUID_BYTES, uuidBytesEqual, uuidToBytes } from './uuid-bytes.js';
-import { workMeter } from './work-meter.js';
 
 /**
  * One context as it lives in shared memory, reached through its slot. The caller holds the

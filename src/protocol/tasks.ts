@@ -1,8 +1,7 @@
 import type { ContextState, FsmEvent } from '../fsm/state-machine.js';
 import type { ContentPart, ContextConfig } from '../model/types.js';
 import type { ContextUpdate, NewMessage } from '../model/validate.js';
-import type { BranchUpdate } from '../store/branch-store.js';
-import type { EngineMessage } from '../store/turn-store.js';
+import type { BranchUpdate, EngineMessage } from './messages.js';
 
 /**
  * What the main thread asks a worker to do. Every task names the slot and the slot
