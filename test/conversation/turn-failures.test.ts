@@ -7,6 +7,7 @@ import {
   streamText,
 } from '../support/fake-openai.js';
 import { createContext, type MessagePage, request } from '../support/http.js';
+import { useApp } from '../support/in-process.js';
 import { makeDataDir, type ServerProcess, startServerProcess } from '../support/server-process.js';
 
 /**
@@ -42,7 +43,7 @@ async function waitForStatus(base: string, id: string, wanted: string[]): Promis
   }
 }
 
-describe('the built-in provider: the hostile !tool input of issue 9', () => {
+describe('the built-in provider: the hostile !tool input of issue 9, across a restart (real process)', () => {
   const data = makeDataDir();
   let server: ServerProcess;
   beforeAll(async () => {
@@ -73,6 +74,10 @@ describe('the built-in provider: the hostile !tool input of issue 9', () => {
     const page = await request<MessagePage>(`${server.url}/v1/contexts/${id}/messages`);
     expect(page.body.messages.at(-1)!.content[0]!.text).toBe('You said: hello again');
   });
+});
+
+describe('the built-in provider: !tool arguments at the limit (in process)', () => {
+  const server = useApp({ env: { FSYNC: 'false' } });
 
   test('arguments at the limit still make a tool call', async () => {
     const { id } = await createContext(server.url);
@@ -82,26 +87,23 @@ describe('the built-in provider: the hostile !tool input of issue 9', () => {
   });
 });
 
-describe('the OpenAI-compatible provider: an upstream answering garbage or hanging up', () => {
-  const data = makeDataDir();
-  let server: ServerProcess;
+describe('the OpenAI-compatible provider: an upstream answering garbage or hanging up (in process)', () => {
   let fake: FakeOpenAi;
   let script: Script = (_req, res) => streamText(res, 'unused');
-  const env = () => ({
-    LLM_PROVIDER: 'openai',
-    LLM_BASE_URL: fake.url,
-    LLM_TIMEOUT_MS: '5000',
-    FSYNC: 'false',
-  });
-
   beforeAll(async () => {
     fake = await startFakeOpenAi((req, res) => script(req, res));
-    server = await startServerProcess(data.dir, env());
   });
   afterAll(async () => {
-    await server?.stop();
     await fake?.close();
-    data.remove();
+  });
+  // Built after the fake upstream starts, stopped before it closes (hooks unwind in reverse).
+  const server = useApp({
+    env: () => ({
+      LLM_PROVIDER: 'openai',
+      LLM_BASE_URL: fake.url,
+      LLM_TIMEOUT_MS: '5000',
+      FSYNC: 'false',
+    }),
   });
 
   const streamLines = (res: ServerResponse, lines: string[]) => {
@@ -179,6 +181,29 @@ describe('the OpenAI-compatible provider: an upstream answering garbage or hangi
       expect(next.body.status).toBe('idle');
     });
   }
+});
+
+describe('the OpenAI-compatible provider: the process dies mid-turn (real process)', () => {
+  const data = makeDataDir();
+  let server: ServerProcess;
+  let fake: FakeOpenAi;
+  let script: Script = (_req, res) => streamText(res, 'unused');
+  const env = () => ({
+    LLM_PROVIDER: 'openai',
+    LLM_BASE_URL: fake.url,
+    LLM_TIMEOUT_MS: '5000',
+    FSYNC: 'false',
+  });
+
+  beforeAll(async () => {
+    fake = await startFakeOpenAi((req, res) => script(req, res));
+    server = await startServerProcess(data.dir, env());
+  });
+  afterAll(async () => {
+    await server?.stop();
+    await fake?.close();
+    data.remove();
+  });
 
   test('the process dies mid-turn (SIGKILL during a slow answer): at start-up the context is Failed, and send_message recovers', async () => {
     let upstreamOpen!: () => void;

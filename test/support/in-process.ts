@@ -27,7 +27,8 @@ let apps = 0;
  */
 export function useApp(
   options: {
-    env?: Record<string, string>;
+    /** Settings; a function is read when the app is built (after earlier `beforeAll`s). */
+    env?: Record<string, string> | (() => Record<string, string>);
     prefix?: string;
     prepare?: (dataDir: string) => void;
   } = {},
@@ -44,7 +45,7 @@ export function useApp(
       WORKERS: '2',
       LOG_LEVEL: 'silent',
       CHECKED_LOCKS: 'true',
-      ...options.env,
+      ...(typeof options.env === 'function' ? options.env() : options.env),
     });
     server = await buildServer(config);
     forget = answerInProcess(url, server.app);

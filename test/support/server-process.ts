@@ -91,6 +91,8 @@ export interface UsedServer {
   /** The running server's base URL (read it inside tests and hooks, not at collection). */
   readonly url: string;
   readonly dataDir: string;
+  /** The process itself: its pid and log lines (read it inside tests and hooks). */
+  readonly process: ServerProcess;
 }
 
 /**
@@ -101,7 +103,8 @@ export interface UsedServer {
  */
 export function useServer(
   options: {
-    env?: Record<string, string>;
+    /** Settings; a function is read when the server starts (after earlier `beforeAll`s). */
+    env?: Record<string, string> | (() => Record<string, string>);
     prefix?: string;
     prepare?: (dataDir: string) => void;
     startTimeoutMs?: number;
@@ -111,7 +114,8 @@ export function useServer(
   let server: ServerProcess | undefined;
   beforeAll(async () => {
     options.prepare?.(data.dir);
-    server = await startServerProcess(data.dir, options.env);
+    const env = typeof options.env === 'function' ? options.env() : options.env;
+    server = await startServerProcess(data.dir, env);
   }, options.startTimeoutMs);
   afterAll(async () => {
     await server?.stop();
@@ -123,5 +127,9 @@ export function useServer(
       return server.url;
     },
     dataDir: data.dir,
+    get process() {
+      if (server === undefined) throw new Error('the server is not started yet');
+      return server;
+    },
   };
 }
