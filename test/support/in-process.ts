@@ -31,6 +31,7 @@ export function useApp(
     env?: Record<string, string> | (() => Record<string, string>);
     prefix?: string;
     prepare?: (dataDir: string) => void;
+    startTimeoutMs?: number;
   } = {},
 ): UsedApp {
   const data = makeDataDir(options.prefix);
@@ -49,7 +50,7 @@ export function useApp(
     });
     server = await buildServer(config);
     forget = answerInProcess(url, server.app);
-  });
+  }, options.startTimeoutMs);
   afterAll(async () => {
     forget?.();
     await server?.stop(0);
