@@ -1,7 +1,7 @@
-import { afterAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { appendMessage, createContext, type MessagePage, request } from '../support/http.js';
 import { useApp } from '../support/in-process.js';
-import { makeDataDir, type ServerProcess, startServerProcess } from '../support/server-process.js';
+import { useServer } from '../support/server-process.js';
 
 interface Health {
   shared_bytes: { usedBytes: number; liveBlocks: number };
@@ -142,22 +142,15 @@ describe('branches and the system-prompt library (in process)', () => {
 });
 
 describe('the system-prompt library across a restart (real process)', () => {
-  const data = makeDataDir();
-  let server: ServerProcess | undefined;
-
-  afterAll(async () => {
-    await server?.stop();
-    data.remove();
-  });
+  const server = useServer();
 
   test('the prompt library survives a restart', async () => {
-    server = await startServerProcess(data.dir);
     await request(`${server.url}/v1/system-prompts`, {
       method: 'POST',
       json: { id: 'durable', content: 'Remember me.' },
     });
-    await server.stop();
-    server = await startServerProcess(data.dir);
+    await server.process.stop();
+    await server.start();
     const got = await request(`${server.url}/v1/system-prompts/durable`);
     expect(got.body).toEqual({ id: 'durable', content: 'Remember me.' });
   });

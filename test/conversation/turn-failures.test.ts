@@ -8,7 +8,7 @@ import {
 } from '../support/fake-openai.js';
 import { createContext, type MessagePage, request } from '../support/http.js';
 import { useApp } from '../support/in-process.js';
-import { makeDataDir, type ServerProcess, startServerProcess } from '../support/server-process.js';
+import { useServer } from '../support/server-process.js';
 
 /**
  * No failure inside a turn may leave a context unsettled: each case below must end in
@@ -44,15 +44,7 @@ async function waitForStatus(base: string, id: string, wanted: string[]): Promis
 }
 
 describe('the built-in provider: the hostile !tool input of issue 9, across a restart (real process)', () => {
-  const data = makeDataDir();
-  let server: ServerProcess;
-  beforeAll(async () => {
-    server = await startServerProcess(data.dir, { FSYNC: 'false' });
-  });
-  afterAll(async () => {
-    await server?.stop();
-    data.remove();
-  });
+  const server = useServer({ env: { FSYNC: 'false' } });
 
   test('`!tool calculator` + 10,000-deep JSON: 400, Failed (stored), then send_message recovers, also after a restart', async () => {
     const { id } = await createContext(server.url);
@@ -65,8 +57,8 @@ describe('the built-in provider: the hostile !tool input of issue 9, across a re
     expect(state.body.context.state_detail!.error).toMatch(/nesting deeper than 64/);
 
     // Settled for good: it survives a restart as Failed, and a new message goes through.
-    expect(await server.stop()).toBe(0);
-    server = await startServerProcess(data.dir, { FSYNC: 'false' });
+    expect(await server.process.stop()).toBe(0);
+    await server.start();
     expect((await stateOf(server.url, id)).body.status).toBe('failed');
     const next = await send(server.url, id, 'hello again');
     expect(next.status).toBe(200);
@@ -184,25 +176,22 @@ describe('the OpenAI-compatible provider: an upstream answering garbage or hangi
 });
 
 describe('the OpenAI-compatible provider: the process dies mid-turn (real process)', () => {
-  const data = makeDataDir();
-  let server: ServerProcess;
   let fake: FakeOpenAi;
   let script: Script = (_req, res) => streamText(res, 'unused');
-  const env = () => ({
-    LLM_PROVIDER: 'openai',
-    LLM_BASE_URL: fake.url,
-    LLM_TIMEOUT_MS: '5000',
-    FSYNC: 'false',
-  });
-
   beforeAll(async () => {
     fake = await startFakeOpenAi((req, res) => script(req, res));
-    server = await startServerProcess(data.dir, env());
   });
   afterAll(async () => {
-    await server?.stop();
     await fake?.close();
-    data.remove();
+  });
+  // Started after the fake upstream, stopped before it closes (hooks unwind in reverse).
+  const server = useServer({
+    env: () => ({
+      LLM_PROVIDER: 'openai',
+      LLM_BASE_URL: fake.url,
+      LLM_TIMEOUT_MS: '5000',
+      FSYNC: 'false',
+    }),
   });
 
   test('the process dies mid-turn (SIGKILL during a slow answer): at start-up the context is Failed, and send_message recovers', async () => {
@@ -224,11 +213,11 @@ describe('the OpenAI-compatible provider: the process dies mid-turn (real proces
     expect(await waitForStatus(server.url, id, ['streaming_llm_response'])).toBe(
       'streaming_llm_response',
     );
-    await server.kill();
+    await server.process.kill();
     await pending;
 
     script = (_req, res) => streamText(res, 'back');
-    server = await startServerProcess(data.dir, env());
+    await server.start();
     const state = await stateOf(server.url, id);
     expect(state.body.status).toBe('failed');
     expect(state.body.context.state_detail!.error).toMatch(/server stopped during this turn/);

@@ -93,6 +93,11 @@ export interface UsedServer {
   readonly dataDir: string;
   /** The process itself: its pid and log lines (read it inside tests and hooks). */
   readonly process: ServerProcess;
+  /**
+   * A new process on the same data directory and settings, once the last one has ended
+   * (`process.stop()` or `process.kill()`): a restart in the middle of a test.
+   */
+  start(): Promise<void>;
 }
 
 /**
@@ -112,10 +117,13 @@ export function useServer(
 ): UsedServer {
   const data = makeDataDir(options.prefix);
   let server: ServerProcess | undefined;
-  beforeAll(async () => {
-    options.prepare?.(data.dir);
+  const start = async () => {
     const env = typeof options.env === 'function' ? options.env() : options.env;
     server = await startServerProcess(data.dir, env);
+  };
+  beforeAll(async () => {
+    options.prepare?.(data.dir);
+    await start();
   }, options.startTimeoutMs);
   afterAll(async () => {
     await server?.stop();
@@ -130,6 +138,12 @@ export function useServer(
     get process() {
       if (server === undefined) throw new Error('the server is not started yet');
       return server;
+    },
+    start: async () => {
+      if (server?.proc.exitCode === null && server.proc.signalCode === null) {
+        throw new Error('the server is still running: stop or kill it first');
+      }
+      await start();
     },
   };
 }
