@@ -4,7 +4,8 @@ import { configDefaults, defineConfig } from 'vitest/config';
 // JavaScript the server ships (the piscina pool's dist/workers/context-worker.js,
 // dist/src/main.js, the lock tests' worker fixtures), which Node 20 cannot load from
 // TypeScript; so the tests that start them run from dist/, built by `npm test`, and
-// every other test runs its TypeScript directly, without a build.
+// every other test runs its TypeScript directly, without a build. One compiled file:
+// `npm run build --silent && npx vitest run dist/test/<dir>/<file>.test.js`.
 const COMPILED = [
   'shm/arena', // arena worker fixture
   'sync/{rwlock,deadlock,recovery,registry}', // lock worker fixtures
