@@ -3,6 +3,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import { serve } from '@hono/node-server';
+import type { Hono } from 'hono';
 import { ResidentSet } from './cache/resident-set.js';
 import { SummaryIndex } from './catalog/summary-index.js';
 import type { Config } from './config.js';
@@ -13,6 +14,7 @@ import { registerSseMetrics } from './events/sse-metrics.js';
 import { SseStreams } from './events/sse-stream.js';
 import { createApp } from './http/app.js';
 import { answerClientError } from './http/client-error.js';
+import type { AppEnv } from './http/env.js';
 import { drainHttp } from './http/shutdown.js';
 import { createProvider } from './llm/create-provider.js';
 import { createLogger, type Logger } from './log.js';
@@ -51,6 +53,48 @@ const TURN_SETTLE_MS = 2_000;
 
 /** Wires the server together: storage index, shared memory, worker pool, HTTP. */
 export async function startServer(config: Config): Promise<RunningServer> {
+  const { app, log, metrics, sse, engine, startup, stop } = await buildServer(config);
+  const server = await new Promise<ReturnType<typeof serve>>((resolveServer, reject) => {
+    const s = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, () =>
+      resolveServer(s),
+    );
+    s.once('error', reject);
+  });
+  server.on('clientError', answerClientError);
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const url = `http://${host}:${address.port}`;
+  log.info({ url, ...startup }, 'listening');
+
+  return {
+    url,
+    log,
+    metrics,
+    close: async () => {
+      const stopping = performance.now();
+      await drainHttp(server as Server, sse, engine, config.shutdownTimeoutMs, log);
+      // Turns whose client left hold no connection: they get what remains of the timeout,
+      // then are aborted and stored Failed while the workers still run.
+      await stop(Math.max(0, config.shutdownTimeoutMs - (performance.now() - stopping)));
+    },
+  };
+}
+
+/** The app and everything behind it, with no socket: `startServer` serves it. */
+export interface ServerApp {
+  app: Hono<AppEnv>;
+  log: Logger;
+  metrics: Metrics;
+  sse: SseStreams;
+  engine: ConversationEngine;
+  /** What the start-up log line reports. */
+  startup: Record<string, unknown>;
+  /** Lets running turns finish for `turnsMs` (then aborts them), stops the workers. */
+  stop(turnsMs: number): Promise<void>;
+}
+
+/** Everything but the socket; in-process tests drive the app with `app.request()`. */
+export async function buildServer(config: Config): Promise<ServerApp> {
   const log = createLogger(config.logLevel);
   const dataDir = resolve(config.dataDir);
   mkdirSync(dataDir, { recursive: true });
@@ -157,19 +201,13 @@ export async function startServer(config: Config): Promise<RunningServer> {
     httpMetrics: config.httpMetrics ? new HttpMetrics(metrics.registry) : undefined,
   });
 
-  const server = await new Promise<ReturnType<typeof serve>>((resolveServer, reject) => {
-    const s = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, () =>
-      resolveServer(s),
-    );
-    s.once('error', reject);
-  });
-  server.on('clientError', answerClientError);
-  const address = server.address() as AddressInfo;
-  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  const url = `http://${host}:${address.port}`;
-  log.info(
-    {
-      url,
+  return {
+    app,
+    log,
+    metrics,
+    sse,
+    engine,
+    startup: {
       workers: config.workers,
       dataDir,
       contexts: index.size,
@@ -178,20 +216,8 @@ export async function startServer(config: Config): Promise<RunningServer> {
       interruptedTurnsLeftUnsettled: interrupted.failed,
       listingBytesRead: scan.bytesRead,
     },
-    'listening',
-  );
-
-  return {
-    url,
-    log,
-    metrics,
-    close: async () => {
-      const stopping = performance.now();
-      await drainHttp(server as Server, sse, engine, config.shutdownTimeoutMs, log);
-      // Turns whose client left hold no connection: they get what remains of the timeout,
-      // then are aborted and stored Failed while the workers still run.
-      const remaining = config.shutdownTimeoutMs - (performance.now() - stopping);
-      await engine.stopTurns(Math.max(0, remaining), TURN_SETTLE_MS);
+    stop: async (turnsMs) => {
+      await engine.stopTurns(turnsMs, TURN_SETTLE_MS);
       supervisor.stop();
       await pool.close();
     },

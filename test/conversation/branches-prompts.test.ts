@@ -1,29 +1,20 @@
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { appendMessage, createContext, type MessagePage, request } from '../support/http.js';
-import { makeDataDir, type ServerProcess, startServerProcess } from '../support/server-process.js';
+import { useApp } from '../support/in-process.js';
+import { useServer } from '../support/server-process.js';
 
 interface Health {
   shared_bytes: { usedBytes: number; liveBlocks: number };
 }
 
-describe('branches and the system-prompt library', () => {
-  const data = makeDataDir();
-  let server: ServerProcess;
+describe('branches and the system-prompt library (in process)', () => {
+  const server = useApp();
   const page = async (id: string, branch: string) =>
     (
       await request<MessagePage>(
         `${server.url}/v1/contexts/${id}/messages?branch=${branch}&limit=1000`,
       )
     ).body;
-
-  beforeAll(async () => {
-    server = await startServerProcess(data.dir);
-  });
-
-  afterAll(async () => {
-    await server?.stop();
-    data.remove();
-  });
 
   test('fork at a message: both branches hold the right messages, sharing records', async () => {
     const { id } = await createContext(server.url);
@@ -148,14 +139,18 @@ describe('branches and the system-prompt library', () => {
     const list = await request<{ prompts: { id: string }[] }>(base);
     expect(list.body.prompts.map((p) => p.id)).toContain('branchy');
   });
+});
+
+describe('the system-prompt library across a restart (real process)', () => {
+  const server = useServer();
 
   test('the prompt library survives a restart', async () => {
     await request(`${server.url}/v1/system-prompts`, {
       method: 'POST',
       json: { id: 'durable', content: 'Remember me.' },
     });
-    await server.stop();
-    server = await startServerProcess(data.dir);
+    await server.process.stop();
+    await server.start();
     const got = await request(`${server.url}/v1/system-prompts/durable`);
     expect(got.body).toEqual({ id: 'durable', content: 'Remember me.' });
   });

@@ -1,6 +1,6 @@
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { type ContextDto, createContext, type MessagePage, request } from '../support/http.js';
-import { makeDataDir, type ServerProcess, startServerProcess } from '../support/server-process.js';
+import { useApp } from '../support/in-process.js';
 
 interface ActionBody {
   context: ContextDto & { state_detail: unknown };
@@ -16,9 +16,8 @@ interface FullMessage {
   tool_result: { request_id: string; result: unknown } | null;
 }
 
-describe('conversation flows with the built-in provider (real server, real sockets)', () => {
-  const data = makeDataDir();
-  let server: ServerProcess;
+describe('conversation flows with the built-in provider (in process)', () => {
+  const server = useApp();
   const action = (id: string, name: string, json: unknown) =>
     request<ActionBody & { error?: string; code?: string }>(
       `${server.url}/v1/contexts/${id}/actions/${name}`,
@@ -30,15 +29,6 @@ describe('conversation flows with the built-in provider (real server, real socke
         `${server.url}/v1/contexts/${id}/messages?limit=1000`,
       )
     ).body.messages;
-
-  beforeAll(async () => {
-    server = await startServerProcess(data.dir);
-  });
-
-  afterAll(async () => {
-    await server?.stop();
-    data.remove();
-  });
 
   test('message → answer, back to idle', async () => {
     const { id } = await createContext(server.url);

@@ -7,7 +7,7 @@ import {
   streamToolCall,
 } from '../support/fake-openai.js';
 import { createContext, request } from '../support/http.js';
-import { makeDataDir, type ServerProcess, startServerProcess } from '../support/server-process.js';
+import { useApp } from '../support/in-process.js';
 
 interface ActionBody {
   context: { current_state: string; state_detail: { error: string } | null };
@@ -16,26 +16,24 @@ interface ActionBody {
   code?: string;
 }
 
-describe('OpenAI-compatible provider against a local server speaking the protocol', () => {
-  const data = makeDataDir();
-  let server: ServerProcess;
+describe('OpenAI-compatible provider against a local server speaking the protocol (app in process)', () => {
   let fake: FakeOpenAi;
   let script: Script = (_req, res) => streamText(res, 'unused');
 
   beforeAll(async () => {
     fake = await startFakeOpenAi((req, res) => script(req, res));
-    server = await startServerProcess(data.dir, {
+  });
+  afterAll(async () => {
+    await fake?.close();
+  });
+  // Built after the fake upstream starts, stopped before it closes (hooks unwind in reverse).
+  const server = useApp({
+    env: () => ({
       LLM_PROVIDER: 'openai',
       LLM_BASE_URL: fake.url,
       LLM_API_KEY: 'test-key',
       LLM_TIMEOUT_MS: '5000',
-    });
-  });
-
-  afterAll(async () => {
-    await server?.stop();
-    await fake?.close();
-    data.remove();
+    }),
   });
 
   const send = (id: string, content: string) =>

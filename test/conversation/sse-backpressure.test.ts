@@ -1,7 +1,7 @@
 import { connect, type Socket } from 'node:net';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { appendMessage, createContext, request } from '../support/http.js';
-import { makeDataDir, type ServerProcess, startServerProcess } from '../support/server-process.js';
+import { useServer } from '../support/server-process.js';
 import { openSse } from '../support/sse-client.js';
 
 /**
@@ -69,17 +69,8 @@ function readToEnd(socket: Socket, timeoutMs: number): Promise<string> {
 }
 
 describe('SSE backpressure: a stalled reader is bounded and disconnected', () => {
-  const data = makeDataDir();
-  let server: ServerProcess;
-  beforeAll(async () => {
-    server = await startServerProcess(data.dir, {
-      FSYNC: 'false',
-      SSE_MAX_QUEUED_BYTES: String(MAX_QUEUED_BYTES),
-    });
-  });
-  afterAll(async () => {
-    await server?.stop();
-    data.remove();
+  const server = useServer({
+    env: { FSYNC: 'false', SSE_MAX_QUEUED_BYTES: String(MAX_QUEUED_BYTES) },
   });
 
   test('100 KB events to a reader that never reads: queued bytes bounded, it is cut, a reader gets all, resume has no gap', async () => {
@@ -138,20 +129,14 @@ describe('SSE backpressure: a stalled reader is bounded and disconnected', () =>
  * for both. Bounded: 2 × POSTS_EACH messages of 100 KB.
  */
 describe('SSE: one budget for the events held by every watched context', () => {
-  const data = makeDataDir();
   const HELD = 1024 * 1024;
   const POSTS_EACH = 15;
-  let server: ServerProcess;
-  beforeAll(async () => {
-    server = await startServerProcess(data.dir, {
+  const server = useServer({
+    env: {
       FSYNC: 'false',
       SSE_MAX_QUEUED_BYTES: String(MAX_QUEUED_BYTES),
       SSE_MAX_HELD_BYTES: String(HELD),
-    });
-  });
-  afterAll(async () => {
-    await server?.stop();
-    data.remove();
+    },
   });
 
   test('two busy watched contexts hold at most SSE_MAX_HELD_BYTES; readers get every event; a resume finds only the newest', async () => {

@@ -7,7 +7,8 @@ import {
   streamText,
 } from '../support/fake-openai.js';
 import { createContext, type MessagePage, request } from '../support/http.js';
-import { makeDataDir, type ServerProcess, startServerProcess } from '../support/server-process.js';
+import { useApp } from '../support/in-process.js';
+import { useServer } from '../support/server-process.js';
 
 /**
  * No failure inside a turn may leave a context unsettled: each case below must end in
@@ -42,16 +43,8 @@ async function waitForStatus(base: string, id: string, wanted: string[]): Promis
   }
 }
 
-describe('the built-in provider: the hostile !tool input of issue 9', () => {
-  const data = makeDataDir();
-  let server: ServerProcess;
-  beforeAll(async () => {
-    server = await startServerProcess(data.dir, { FSYNC: 'false' });
-  });
-  afterAll(async () => {
-    await server?.stop();
-    data.remove();
-  });
+describe('the built-in provider: the hostile !tool input of issue 9, across a restart (real process)', () => {
+  const server = useServer({ env: { FSYNC: 'false' } });
 
   test('`!tool calculator` + 10,000-deep JSON: 400, Failed (stored), then send_message recovers, also after a restart', async () => {
     const { id } = await createContext(server.url);
@@ -64,8 +57,8 @@ describe('the built-in provider: the hostile !tool input of issue 9', () => {
     expect(state.body.context.state_detail!.error).toMatch(/nesting deeper than 64/);
 
     // Settled for good: it survives a restart as Failed, and a new message goes through.
-    expect(await server.stop()).toBe(0);
-    server = await startServerProcess(data.dir, { FSYNC: 'false' });
+    expect(await server.process.stop()).toBe(0);
+    await server.start();
     expect((await stateOf(server.url, id)).body.status).toBe('failed');
     const next = await send(server.url, id, 'hello again');
     expect(next.status).toBe(200);
@@ -73,6 +66,10 @@ describe('the built-in provider: the hostile !tool input of issue 9', () => {
     const page = await request<MessagePage>(`${server.url}/v1/contexts/${id}/messages`);
     expect(page.body.messages.at(-1)!.content[0]!.text).toBe('You said: hello again');
   });
+});
+
+describe('the built-in provider: !tool arguments at the limit (in process)', () => {
+  const server = useApp({ env: { FSYNC: 'false' } });
 
   test('arguments at the limit still make a tool call', async () => {
     const { id } = await createContext(server.url);
@@ -82,26 +79,23 @@ describe('the built-in provider: the hostile !tool input of issue 9', () => {
   });
 });
 
-describe('the OpenAI-compatible provider: an upstream answering garbage or hanging up', () => {
-  const data = makeDataDir();
-  let server: ServerProcess;
+describe('the OpenAI-compatible provider: an upstream answering garbage or hanging up (in process)', () => {
   let fake: FakeOpenAi;
   let script: Script = (_req, res) => streamText(res, 'unused');
-  const env = () => ({
-    LLM_PROVIDER: 'openai',
-    LLM_BASE_URL: fake.url,
-    LLM_TIMEOUT_MS: '5000',
-    FSYNC: 'false',
-  });
-
   beforeAll(async () => {
     fake = await startFakeOpenAi((req, res) => script(req, res));
-    server = await startServerProcess(data.dir, env());
   });
   afterAll(async () => {
-    await server?.stop();
     await fake?.close();
-    data.remove();
+  });
+  // Built after the fake upstream starts, stopped before it closes (hooks unwind in reverse).
+  const server = useApp({
+    env: () => ({
+      LLM_PROVIDER: 'openai',
+      LLM_BASE_URL: fake.url,
+      LLM_TIMEOUT_MS: '5000',
+      FSYNC: 'false',
+    }),
   });
 
   const streamLines = (res: ServerResponse, lines: string[]) => {
@@ -179,6 +173,26 @@ describe('the OpenAI-compatible provider: an upstream answering garbage or hangi
       expect(next.body.status).toBe('idle');
     });
   }
+});
+
+describe('the OpenAI-compatible provider: the process dies mid-turn (real process)', () => {
+  let fake: FakeOpenAi;
+  let script: Script = (_req, res) => streamText(res, 'unused');
+  beforeAll(async () => {
+    fake = await startFakeOpenAi((req, res) => script(req, res));
+  });
+  afterAll(async () => {
+    await fake?.close();
+  });
+  // Started after the fake upstream, stopped before it closes (hooks unwind in reverse).
+  const server = useServer({
+    env: () => ({
+      LLM_PROVIDER: 'openai',
+      LLM_BASE_URL: fake.url,
+      LLM_TIMEOUT_MS: '5000',
+      FSYNC: 'false',
+    }),
+  });
 
   test('the process dies mid-turn (SIGKILL during a slow answer): at start-up the context is Failed, and send_message recovers', async () => {
     let upstreamOpen!: () => void;
@@ -199,11 +213,11 @@ describe('the OpenAI-compatible provider: an upstream answering garbage or hangi
     expect(await waitForStatus(server.url, id, ['streaming_llm_response'])).toBe(
       'streaming_llm_response',
     );
-    await server.kill();
+    await server.process.kill();
     await pending;
 
     script = (_req, res) => streamText(res, 'back');
-    server = await startServerProcess(data.dir, env());
+    await server.start();
     const state = await stateOf(server.url, id);
     expect(state.body.status).toBe('failed');
     expect(state.body.context.state_detail!.error).toMatch(/server stopped during this turn/);

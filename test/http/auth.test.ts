@@ -1,15 +1,15 @@
 import { describe, expect, test } from 'vitest';
 import { request } from '../support/http.js';
-import { useServer } from '../support/server-process.js';
+import { useApp } from '../support/in-process.js';
 
 /**
  * `API_TOKEN`: `/v1` requires `Authorization: Bearer <token>`, the scheme in any case (RFC
  * 7235 makes auth schemes case-insensitive). The comparison itself is constant-time
  * (SHA-256 digests compared with `timingSafeEqual`, src/http/auth.ts); no test here times it.
  */
-describe('bearer token (real server)', () => {
+describe('bearer token (in process)', () => {
   const token = 's3cret-Token.with~chars';
-  const live = useServer({ prefix: 'ccs-auth-', env: { API_TOKEN: token } });
+  const live = useApp({ prefix: 'ccs-auth-', env: { API_TOKEN: token } });
 
   const listWith = (authorization: string | undefined) =>
     request<{ error: string; code: string }>(`${live.url}/v1/contexts`, {

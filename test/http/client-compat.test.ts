@@ -1,9 +1,9 @@
 import { beforeAll, describe, expect, test } from 'vitest';
 import { request } from '../support/http.js';
-import { useServer } from '../support/server-process.js';
+import { useApp } from '../support/in-process.js';
 
 /**
- * The shapes the original backend's frontend reads, pinned over real HTTP. That frontend
+ * The shapes the original backend's frontend reads, pinned through the app (in process). That frontend
  * treats any 2xx as success, reads exactly these fields, and saves a context by sending
  * back the whole DTO it got from GET. Anything here may gain fields; none may lose or
  * rename one.
@@ -41,7 +41,7 @@ function expectContextStatus(body: Json): void {
 }
 
 describe('clients written for the original backend work unchanged', () => {
-  const live = useServer();
+  const live = useApp();
   let base: string;
   let id: string;
 

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import {
   appendMessage,
   type ContextDto,
@@ -7,20 +7,10 @@ import {
   type MessagePage,
   request,
 } from '../support/http.js';
-import { makeDataDir, type ServerProcess, startServerProcess } from '../support/server-process.js';
+import { useServer } from '../support/server-process.js';
 
 describe('concurrent requests on one context (real server, real sockets)', () => {
-  const data = makeDataDir();
-  let server: ServerProcess;
-
-  beforeAll(async () => {
-    server = await startServerProcess(data.dir);
-  });
-
-  afterAll(async () => {
-    await server?.stop();
-    data.remove();
-  });
+  const server = useServer();
 
   test('50 concurrent reads of one context all answer 200 with the same body', async () => {
     const ctx = await createContext(server.url);

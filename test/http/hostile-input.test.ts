@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
-import { appendMessage, createContext, request } from '../support/http.js';
-import { useServer } from '../support/server-process.js';
+import { appendMessage, createContext, fetchAt, request } from '../support/http.js';
+import { useApp } from '../support/in-process.js';
 
 /**
  * Issue 9, defects 1, 4 and 5, and the URL side of 5: hostile input — JSON nested thousands
@@ -19,8 +19,8 @@ interface ErrorBody {
 
 const deepObject = (levels: number) => `${'{"a":'.repeat(levels)}1${'}'.repeat(levels)}`;
 
-describe('hostile input answers 4xx and changes nothing (real server)', () => {
-  const live = useServer({ prefix: 'ccs-hostile-' });
+describe('hostile input answers 4xx and changes nothing (in process)', () => {
+  const live = useApp({ prefix: 'ccs-hostile-' });
   let id: string;
 
   /** Every answer a client can see, and every stored file's bytes. */
@@ -72,7 +72,7 @@ describe('hostile input answers 4xx and changes nothing (real server)', () => {
     expected: { status?: number; code?: string } = {},
   ): Promise<ErrorBody> => {
     const before = await observe();
-    const res = await fetch(`${live.url}${route}`, {
+    const res = await fetchAt(`${live.url}${route}`, {
       method,
       body,
       headers: body === undefined ? {} : { 'content-type': 'application/json' },

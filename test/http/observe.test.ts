@@ -1,6 +1,7 @@
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { appendMessage, createContext, request } from '../support/http.js';
-import { makeDataDir, type ServerProcess, startServerProcess } from '../support/server-process.js';
+import { beforeAll, describe, expect, test } from 'vitest';
+import { appendMessage, createContext, fetchAt, request } from '../support/http.js';
+import { useApp } from '../support/in-process.js';
+import { type ServerProcess, useServer } from '../support/server-process.js';
 import { type Scrape, scrape } from '../work/metrics.js';
 
 const MESSAGES = '/v1/contexts/:id/messages';
@@ -36,20 +37,13 @@ async function accessLines(server: ServerProcess, traceId: string, want: number,
   }
 }
 
-describe('HTTP metrics and access log, over real HTTP', () => {
-  const data = makeDataDir();
-  let server: ServerProcess;
+describe('HTTP metrics (in process)', () => {
+  const server = useApp({ env: { WORKERS: '1' } });
   let id: string;
 
   beforeAll(async () => {
-    server = await startServerProcess(data.dir, { LOG_LEVEL: 'debug', WORKERS: '1' });
     id = (await createContext(server.url)).id;
     await appendMessage(server.url, id, 'hello');
-  });
-
-  afterAll(async () => {
-    await server?.stop();
-    data.remove();
   });
 
   test('counts and times requests by route template and status, never by raw path', async () => {
@@ -97,10 +91,20 @@ describe('HTTP metrics and access log, over real HTTP', () => {
     expect(buckets).toEqual([...buckets].sort((a, b) => a - b));
 
     // No raw id reached a label: cardinality stays bounded by the routes.
-    const text = await (await fetch(`${server.url}/metrics`)).text();
+    const text = await (await fetchAt(`${server.url}/metrics`)).text();
     expect(text).not.toContain(id);
     expect(text).not.toContain('not-a-uuid');
     expect(text).not.toContain('/v1/no/such/route');
+  });
+});
+
+describe('the access log, from a real process', () => {
+  const server = useServer({ env: { LOG_LEVEL: 'debug', WORKERS: '1' } });
+  let id: string;
+
+  beforeAll(async () => {
+    id = (await createContext(server.url)).id;
+    await appendMessage(server.url, id, 'hello');
   });
 
   test('writes one access-log line per request at debug, with trace id, route, status and duration', async () => {
@@ -110,7 +114,7 @@ describe('HTTP metrics and access log, over real HTTP', () => {
       200,
     );
     expect((await request(`${server.url}/v1/nothing-here`, { headers })).status).toBe(404);
-    const lines = await accessLines(server, traceId, 2);
+    const lines = await accessLines(server.process, traceId, 2);
     expect(lines).toHaveLength(2);
     expect(lines[0]).toMatchObject({
       method: 'GET',
@@ -123,49 +127,36 @@ describe('HTTP metrics and access log, over real HTTP', () => {
   });
 });
 
-describe('the label is the route that answered', () => {
+describe('the label is the route that answered (in process)', () => {
+  const server = useApp({ env: { API_TOKEN: 'observe-secret', WORKERS: '1' } });
+
   test('a 401 from the bearer check is labelled with its pattern, not the endpoint it guarded', async () => {
-    const data = makeDataDir();
-    const server = await startServerProcess(data.dir, {
-      API_TOKEN: 'observe-secret',
-      WORKERS: '1',
-    });
-    try {
-      const route = `${server.url}/v1/contexts/${UNKNOWN_ID}/messages`;
-      expect((await request(route)).status).toBe(401);
-      const authorized = { authorization: 'Bearer observe-secret' };
-      expect((await request(route, { headers: authorized })).status).toBe(404);
-      expect((await request(`${server.url}/no/such/route`)).status).toBe(404);
-      const s = await scrape(server.url);
-      expect(requests(s, 'GET', '/v1/*', 401)).toBe(1);
-      expect(requests(s, 'GET', MESSAGES, 401)).toBe(0);
-      expect(requests(s, 'GET', MESSAGES, 404)).toBe(1);
-      expect(requests(s, 'GET', 'unmatched', 404)).toBe(1);
-    } finally {
-      await server.stop();
-      data.remove();
-    }
+    const route = `${server.url}/v1/contexts/${UNKNOWN_ID}/messages`;
+    expect((await request(route)).status).toBe(401);
+    const authorized = { authorization: 'Bearer observe-secret' };
+    expect((await request(route, { headers: authorized })).status).toBe(404);
+    expect((await request(`${server.url}/no/such/route`)).status).toBe(404);
+    const s = await scrape(server.url);
+    expect(requests(s, 'GET', '/v1/*', 401)).toBe(1);
+    expect(requests(s, 'GET', MESSAGES, 401)).toBe(0);
+    expect(requests(s, 'GET', MESSAGES, 404)).toBe(1);
+    expect(requests(s, 'GET', 'unmatched', 404)).toBe(1);
   });
 });
 
 describe('HTTP_METRICS=false at the default log level', () => {
+  const server = useServer({ env: { HTTP_METRICS: 'false', WORKERS: '1' } });
+
   test('serves no HTTP request metrics and logs no access lines', async () => {
-    const data = makeDataDir();
-    const server = await startServerProcess(data.dir, { HTTP_METRICS: 'false', WORKERS: '1' });
-    try {
-      const traceId = 'observe-test-off';
-      await createContext(server.url);
-      expect(
-        (await request(`${server.url}/health`, { headers: { 'x-trace-id': traceId } })).status,
-      ).toBe(200);
-      const text = await (await fetch(`${server.url}/metrics`)).text();
-      expect(text).toContain('ccs_pool_threads');
-      expect(text).not.toContain('http_requests_total');
-      expect(text).not.toContain('http_request_duration_seconds');
-      expect(await accessLines(server, traceId, 1, 1_000)).toHaveLength(0);
-    } finally {
-      await server.stop();
-      data.remove();
-    }
+    const traceId = 'observe-test-off';
+    await createContext(server.url);
+    expect(
+      (await request(`${server.url}/health`, { headers: { 'x-trace-id': traceId } })).status,
+    ).toBe(200);
+    const text = await (await fetch(`${server.url}/metrics`)).text();
+    expect(text).toContain('ccs_pool_threads');
+    expect(text).not.toContain('http_requests_total');
+    expect(text).not.toContain('http_request_duration_seconds');
+    expect(await accessLines(server.process, traceId, 1, 1_000)).toHaveLength(0);
   });
 });

@@ -1,16 +1,19 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { fetchAt } from '../support/http.js';
+import { useApp } from '../support/in-process.js';
 import { type Answer, OpenApiContract } from '../support/openapi-contract.js';
-import { makeDataDir, type ServerProcess, startServerProcess } from '../support/server-process.js';
+import { useServer } from '../support/server-process.js';
 import { openSse } from '../support/sse-client.js';
 
 /**
- * The OpenAPI document (`docs/openapi.yaml`, served at `/openapi.json`) against the real
- * server: every route is driven over HTTP through its success and error paths, and every
+ * The OpenAPI document (`docs/openapi.yaml`, served at `/openapi.json`) against the server
+ * (in process through `app.request()`; a real process for the live events stream and a
+ * worker's end): every route is driven through its success and error paths, and every
  * answer is checked with ajv (status declared for that operation, declared headers present,
  * body valid against its schema, undeclared fields refused). Bounded: about 150 requests
- * on the main server, 40 concurrent appends on the second.
+ * on the main server, 40 concurrent appends on the one set up for errors.
  */
 
 interface Sent {
@@ -48,7 +51,7 @@ async function send(
   let body = sent.body;
   if (sent.json !== undefined) body = JSON.stringify(sent.json);
   if (body !== undefined) headers['content-type'] = sent.type ?? 'application/json';
-  const res = await fetch(urlOf(base, template, sent), { method, headers, body });
+  const res = await fetchAt(urlOf(base, template, sent), { method, headers, body });
   const text = await res.text();
   const answer = { status: res.status, headers: res.headers, text };
   expect(contract.check(method, template, answer)).toEqual([]);
@@ -61,35 +64,41 @@ async function send(
   return { ...answer, body: parsed };
 }
 
-/** The contracts of both servers: together they must have seen every operation. */
+/** The contracts of every server below: together they must have seen every operation. */
 const contracts: OpenApiContract[] = [];
+
+/**
+ * The document the server serves, fetched before the enclosing `describe`'s tests (after
+ * the server starts), as a contract to check its answers against.
+ */
+function useContract(server: { readonly url: string }): { readonly contract: OpenApiContract } {
+  let contract: OpenApiContract | undefined;
+  beforeAll(async () => {
+    const res = await fetchAt(`${server.url}/openapi.json`);
+    contract = new OpenApiContract((await res.json()) as Record<string, unknown>);
+    contracts.push(contract);
+  });
+  return {
+    get contract() {
+      if (contract === undefined) throw new Error('the contract is not fetched yet');
+      return contract;
+    },
+  };
+}
 
 /** Nested arrays `depth` levels deep: past the JSON value rules' limit of 64. */
 const nested = (depth: number) => `${'['.repeat(depth)}${']'.repeat(depth)}`;
 
-describe('the OpenAPI document matches what the server answers', () => {
-  const data = makeDataDir();
-  let server: ServerProcess;
-  let contract: OpenApiContract;
+describe('the OpenAPI document matches what the server answers (in process)', () => {
+  const server = useApp({ env: { MAX_BODY_BYTES: '4096' } });
+  const api = useContract(server);
   const call = (method: string, template: string, sent?: Sent) =>
-    send(contract, server.url, method, template, sent);
+    send(api.contract, server.url, method, template, sent);
   const expectStatus = async (method: string, template: string, sent: Sent, status: number) => {
     const res = await call(method, template, sent);
     expect(res.status, `${method} ${template}: ${res.text}`).toBe(status);
     return res;
   };
-
-  beforeAll(async () => {
-    server = await startServerProcess(data.dir, { MAX_BODY_BYTES: '4096' });
-    const res = await fetch(`${server.url}/openapi.json`);
-    contract = new OpenApiContract((await res.json()) as Record<string, unknown>);
-    contracts.push(contract);
-  });
-
-  afterAll(async () => {
-    await server?.stop();
-    data.remove();
-  });
 
   test('operations: /openapi.json, /health, /metrics', async () => {
     const doc = await expectStatus('GET', '/openapi.json', {}, 200);
@@ -344,6 +353,26 @@ describe('the OpenAPI document matches what the server answers', () => {
     await expectStatus('DELETE', B1, { params: { id: ctx.id, name: '.bad' } }, 400);
   });
 
+  test('prompt in use, then forced delete', async () => {
+    const P1 = '/v1/system-prompts/{id}';
+    const used = await expectStatus('DELETE', P1, { params: { id: 'helper' } }, 409);
+    expect((used.body as { code: string }).code).toBe('prompt_in_use');
+    await expectStatus('DELETE', P1, { params: { id: 'helper' }, query: 'force=true' }, 204);
+  });
+});
+
+describe('the OpenAPI document: the live events stream over a real socket', () => {
+  // The events route writes to the Node response itself, so it needs a real socket.
+  const server = useServer({ env: { MAX_BODY_BYTES: '4096' } });
+  const api = useContract(server);
+  const call = (method: string, template: string, sent?: Sent) =>
+    send(api.contract, server.url, method, template, sent);
+  const expectStatus = async (method: string, template: string, sent: Sent, status: number) => {
+    const res = await call(method, template, sent);
+    expect(res.status, `${method} ${template}: ${res.text}`).toBe(status);
+    return res;
+  };
+
   test('conversation: send_message, tool approvals, busy, and live events', async () => {
     const ctx = (await call('POST', '/v1/contexts', { json: { model_id: 'm', mode: 'c' } }))
       .body as { id: string };
@@ -354,7 +383,7 @@ describe('the OpenAPI document matches what the server answers', () => {
     const controller = new AbortController();
     const head = await fetch(urlOf(server.url, E, { params }), { signal: controller.signal });
     expect(
-      contract.check('GET', E, { status: head.status, headers: head.headers, text: '' }),
+      api.contract.check('GET', E, { status: head.status, headers: head.headers, text: '' }),
     ).toEqual([]);
     expect(head.status).toBe(200);
     controller.abort();
@@ -426,78 +455,70 @@ describe('the OpenAPI document matches what the server answers', () => {
       );
       const kinds = new Set(stream.events.map((e) => e.event));
       expect([...kinds].sort()).toEqual(['delta', 'message', 'state']);
-      for (const event of stream.events) expect(contract.checkEvent(E, event)).toEqual([]);
+      for (const event of stream.events) expect(api.contract.checkEvent(E, event)).toEqual([]);
     } finally {
       stream.close();
     }
   });
-
-  test('prompt in use, then forced delete', async () => {
-    const P1 = '/v1/system-prompts/{id}';
-    const used = await expectStatus('DELETE', P1, { params: { id: 'helper' } }, 409);
-    expect((used.body as { code: string }).code).toBe('prompt_in_use');
-    await expectStatus('DELETE', P1, { params: { id: 'helper' }, query: 'force=true' }, 204);
-  });
 });
 
-describe('the OpenAPI document: 401, 502, 503 and fault injection on a server set up for them', () => {
-  const data = makeDataDir();
-  let server: ServerProcess;
-  let contract: OpenApiContract;
-  const auth = { authorization: 'Bearer s3cret' };
+/**
+ * One worker and a queue of one, so concurrent writes overflow it (503 `overloaded`); an
+ * upstream that always fails, so a turn fails after its retries (502 `llm_failed`); a
+ * token, so requests without it answer 401; fault injection.
+ */
+const SET_UP_FOR_ERRORS = {
+  WORKERS: '1',
+  MAX_QUEUE: '1',
+  API_TOKEN: 's3cret',
+  LLM_PROVIDER: 'openai',
+  LLM_API_KEY: 'none',
+  LLM_TIMEOUT_MS: '2000',
+  FAULT_INJECTION: 'true',
+};
+const auth = { authorization: 'Bearer s3cret' };
+
+describe('the OpenAPI document: 401, 502, 503 on a server set up for them (in process)', () => {
   let upstream: Server;
 
   beforeAll(async () => {
     // An OpenAI-compatible upstream on loopback that always answers 500 (a transient error).
     upstream = createServer((_, res) => res.writeHead(500).end('{"error":"down"}'));
     await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
-    const port = (upstream.address() as AddressInfo).port;
-    // One worker and a queue of one, so concurrent writes overflow it (503 `overloaded`);
-    // the failing upstream, so a turn fails after its retries (502 `llm_failed`); a token,
-    // so requests without it answer 401; fault injection.
-    server = await startServerProcess(data.dir, {
-      WORKERS: '1',
-      MAX_QUEUE: '1',
-      API_TOKEN: 's3cret',
-      LLM_PROVIDER: 'openai',
-      LLM_BASE_URL: `http://127.0.0.1:${port}/v1`,
-      LLM_API_KEY: 'none',
-      LLM_TIMEOUT_MS: '2000',
-      FAULT_INJECTION: 'true',
-    });
-    const res = await fetch(`${server.url}/openapi.json`);
-    contract = new OpenApiContract((await res.json()) as Record<string, unknown>);
-    contracts.push(contract);
   });
-
-  afterAll(async () => {
-    await server?.stop();
+  afterAll(() => {
     upstream?.close();
-    data.remove();
   });
-
+  // Built after the upstream listens, stopped before it closes (hooks unwind in reverse).
+  const server = useApp({
+    env: () => ({
+      ...SET_UP_FOR_ERRORS,
+      LLM_BASE_URL: `http://127.0.0.1:${(upstream.address() as AddressInfo).port}/v1`,
+    }),
+  });
+  const api = useContract(server);
   test('401 with WWW-Authenticate on /v1 without the token; operations routes stay open', async () => {
-    const denied = await send(contract, server.url, 'GET', '/v1/contexts');
+    const denied = await send(api.contract, server.url, 'GET', '/v1/contexts');
     expect(denied.status).toBe(401);
     expect(denied.headers.get('www-authenticate')).toBe('Bearer');
-    const wrong = await send(contract, server.url, 'POST', '/v1/system-prompts', {
+    const wrong = await send(api.contract, server.url, 'POST', '/v1/system-prompts', {
       json: { id: 'a', content: 'b' },
       headers: { authorization: 'Bearer nope' },
     });
     expect(wrong.status).toBe(401);
-    expect((await send(contract, server.url, 'GET', '/health')).status).toBe(200);
-    expect((await send(contract, server.url, 'GET', '/openapi.json')).status).toBe(200);
+    expect((await send(api.contract, server.url, 'GET', '/health')).status).toBe(200);
+    expect((await send(api.contract, server.url, 'GET', '/openapi.json')).status).toBe(200);
   });
 
   test('502 llm_failed with the context when the LLM keeps failing', async () => {
-    const created = await send(contract, server.url, 'POST', '/v1/contexts', {
+    const created = await send(api.contract, server.url, 'POST', '/v1/contexts', {
       json: { model_id: 'm', mode: 'c' },
       headers: auth,
     });
     expect(created.status).toBe(201);
     const params = { id: (created.body as { id: string }).id };
     const failed = await send(
-      contract,
+      api.contract,
       server.url,
       'POST',
       '/v1/contexts/{id}/actions/send_message',
@@ -512,14 +533,14 @@ describe('the OpenAPI document: 401, 502, 503 and fault injection on a server se
   });
 
   test('503 overloaded with Retry-After when the worker queue is full (40 concurrent appends)', async () => {
-    const created = await send(contract, server.url, 'POST', '/v1/contexts', {
+    const created = await send(api.contract, server.url, 'POST', '/v1/contexts', {
       json: { model_id: 'm', mode: 'c' },
       headers: auth,
     });
     const params = { id: (created.body as { id: string }).id };
     const answers = await Promise.all(
       Array.from({ length: 40 }, (_, i) =>
-        send(contract, server.url, 'POST', '/v1/contexts/{id}/messages', {
+        send(api.contract, server.url, 'POST', '/v1/contexts/{id}/messages', {
           params,
           json: { role: 'user', content: `m${i}` },
           headers: auth,
@@ -530,21 +551,27 @@ describe('the OpenAPI document: 401, 502, 503 and fault injection on a server se
     expect([...statuses].every((s) => s === 201 || s === 503)).toBe(true);
     expect(statuses.has(503)).toBe(true);
   });
+});
 
+describe('the OpenAPI document: fault injection, a worker ended (real process)', () => {
+  const server = useServer({
+    env: { ...SET_UP_FOR_ERRORS, LLM_BASE_URL: 'http://127.0.0.1:9/v1' },
+  });
+  const api = useContract(server);
   test('fault injection: a worker ended holding a read lock answers 500; the context serves again', async () => {
-    const created = await send(contract, server.url, 'POST', '/v1/contexts', {
+    const created = await send(api.contract, server.url, 'POST', '/v1/contexts', {
       json: { model_id: 'm', mode: 'c' },
       headers: auth,
     });
     const params = { id: (created.body as { id: string }).id };
     const crash = '/v1/contexts/{id}/debug/crash-worker';
-    const bad = await send(contract, server.url, 'POST', crash, {
+    const bad = await send(api.contract, server.url, 'POST', crash, {
       params,
       query: 'mode=sideways',
       headers: auth,
     });
     expect(bad.status).toBe(400);
-    const crashed = await send(contract, server.url, 'POST', crash, {
+    const crashed = await send(api.contract, server.url, 'POST', crash, {
       params,
       query: 'mode=read',
       headers: auth,
@@ -553,7 +580,7 @@ describe('the OpenAPI document: 401, 502, 503 and fault injection on a server se
     // Bounded: at most 50 reads, 100 ms apart, until the replaced worker serves it.
     let status = 0;
     for (let i = 0; i < 50 && status !== 200; i++) {
-      const got = await send(contract, server.url, 'GET', '/v1/contexts/{id}/messages', {
+      const got = await send(api.contract, server.url, 'GET', '/v1/contexts/{id}/messages', {
         params,
         headers: auth,
       });
@@ -566,7 +593,7 @@ describe('the OpenAPI document: 401, 502, 503 and fault injection on a server se
 
 describe('coverage', () => {
   test('every operation of the document was driven over HTTP', () => {
-    expect(contracts).toHaveLength(2);
+    expect(contracts).toHaveLength(4);
     const driven = new Set(
       contracts.flatMap((c) => [...c.seen].map((s) => s.split(' ').slice(0, 2).join(' '))),
     );

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { pack } from 'msgpackr';
 import { describe, expect, test } from 'vitest';
 import { createContext, request } from '../support/http.js';
-import { useServer } from '../support/server-process.js';
+import { useApp } from '../support/in-process.js';
 
 /**
  * Issue 9, defect 6: a prompt id must be a URL path segment that addresses the prompt. `..`
@@ -11,8 +11,8 @@ import { useServer } from '../support/server-process.js';
  * changed or deleted, since URL parsers resolve `.` and `..` away. A new id now starts with
  * a letter or digit; ids a library already holds from before stay reachable.
  */
-describe('system-prompt ids (real server)', () => {
-  const live = useServer({
+describe('system-prompt ids (in process)', () => {
+  const live = useApp({
     prefix: 'ccs-prompt-ids-',
     // A library written under the older rule: ids starting with "_" or "-".
     prepare: (dir) => {

@@ -1,15 +1,13 @@
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { beforeAll, describe, expect, test } from 'vitest';
 import { appendMessage, createContext, request } from '../support/http.js';
-import { makeDataDir, type ServerProcess, startServerProcess } from '../support/server-process.js';
+import { useApp } from '../support/in-process.js';
 
-describe('bad input gets a clear 4xx JSON error and changes nothing', () => {
-  const data = makeDataDir();
-  let server: ServerProcess;
+describe('bad input gets a clear 4xx JSON error and changes nothing (in process)', () => {
+  const server = useApp({ env: { MAX_BODY_BYTES: '4096' } });
   let id: string;
   let snapshot: () => Promise<string[]>;
 
   beforeAll(async () => {
-    server = await startServerProcess(data.dir, { MAX_BODY_BYTES: '4096' });
     id = (await createContext(server.url)).id;
     await appendMessage(server.url, id, 'first');
     await appendMessage(server.url, id, 'second', 'assistant');
@@ -21,11 +19,6 @@ describe('bad input gets a clear 4xx JSON error and changes nothing', () => {
           '/v1/contexts?limit=1000',
         ].map(async (path) => (await request(`${server.url}${path}`)).text),
       );
-  });
-
-  afterAll(async () => {
-    await server?.stop();
-    data.remove();
   });
 
   const json = 'application/json';

@@ -1,6 +1,6 @@
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { appendMessage, createContext, type MessagePage, request } from '../support/http.js';
-import { makeDataDir, type ServerProcess, startServerProcess } from '../support/server-process.js';
+import { useServer } from '../support/server-process.js';
 
 /** Polls `probe` until it returns true or `deadlineMs` passes; returns how long it took. */
 async function until(probe: () => Promise<boolean>, deadlineMs: number): Promise<number> {
@@ -13,17 +13,7 @@ async function until(probe: () => Promise<boolean>, deadlineMs: number): Promise
 }
 
 describe('a worker that dies holding a context lock does not wedge the server', () => {
-  const data = makeDataDir();
-  let server: ServerProcess;
-
-  beforeAll(async () => {
-    server = await startServerProcess(data.dir, { FAULT_INJECTION: 'true' });
-  });
-
-  afterAll(async () => {
-    await server?.stop();
-    data.remove();
-  });
+  const server = useServer({ env: { FAULT_INJECTION: 'true' } });
 
   for (const mode of ['write', 'read'] as const) {
     test(`terminated while holding the ${mode} lock: the lock is recovered, the context comes back from storage`, async () => {
@@ -66,7 +56,9 @@ describe('a worker that dies holding a context lock does not wedge the server', 
       expect((await appendMessage(server.url, other.id, 'still serving')).status).toBe(201);
       const health = await request<{ workers: number }>(`${server.url}/health`);
       expect(health.body.workers).toBe(2);
-      expect(server.logs.some((l) => l.includes('a worker ended holding locks'))).toBe(true);
+      expect(server.process.logs.some((l) => l.includes('a worker ended holding locks'))).toBe(
+        true,
+      );
     });
   }
 });

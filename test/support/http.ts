@@ -1,4 +1,26 @@
-/** Small HTTP helpers over global fetch, for tests against a real server on loopback. */
+/**
+ * Small HTTP helpers, for tests against a real server on loopback (global fetch) or an app
+ * in this process (support/in-process.ts: `app.request()`, no socket), by the URL's origin.
+ */
+
+/** What answers in process: hono's `app.request()`. */
+interface InProcessApp {
+  request(input: string, init?: RequestInit): Response | Promise<Response>;
+}
+
+const inProcess = new Map<string, InProcessApp>();
+
+/** Requests to `origin` go to `app.request()` until the returned function is called. */
+export function answerInProcess(origin: string, app: InProcessApp): () => void {
+  inProcess.set(origin, app);
+  return () => inProcess.delete(origin);
+}
+
+/** `fetch`, or the in-process app's `request()` when one answers at the URL's origin. */
+export async function fetchAt(url: string, init: RequestInit = {}): Promise<Response> {
+  const app = inProcess.get(new URL(url).origin);
+  return app === undefined ? fetch(url, init) : app.request(url, init);
+}
 
 export interface JsonResponse<T = unknown> {
   status: number;
@@ -17,7 +39,7 @@ export async function request<T = unknown>(
     body = JSON.stringify(init.json);
     headers['content-type'] ??= 'application/json';
   }
-  const res = await fetch(url, { method: init.method ?? 'GET', headers, body });
+  const res = await fetchAt(url, { method: init.method ?? 'GET', headers, body });
   const text = await res.text();
   let parsed: unknown;
   try {

@@ -91,6 +91,13 @@ export interface UsedServer {
   /** The running server's base URL (read it inside tests and hooks, not at collection). */
   readonly url: string;
   readonly dataDir: string;
+  /** The process itself: its pid and log lines (read it inside tests and hooks). */
+  readonly process: ServerProcess;
+  /**
+   * A new process on the same data directory and settings, once the last one has ended
+   * (`process.stop()` or `process.kill()`): a restart in the middle of a test.
+   */
+  start(): Promise<void>;
 }
 
 /**
@@ -101,7 +108,8 @@ export interface UsedServer {
  */
 export function useServer(
   options: {
-    env?: Record<string, string>;
+    /** Settings; a function is read when the server starts (after earlier `beforeAll`s). */
+    env?: Record<string, string> | (() => Record<string, string>);
     prefix?: string;
     prepare?: (dataDir: string) => void;
     startTimeoutMs?: number;
@@ -109,9 +117,13 @@ export function useServer(
 ): UsedServer {
   const data = makeDataDir(options.prefix);
   let server: ServerProcess | undefined;
+  const start = async () => {
+    const env = typeof options.env === 'function' ? options.env() : options.env;
+    server = await startServerProcess(data.dir, env);
+  };
   beforeAll(async () => {
     options.prepare?.(data.dir);
-    server = await startServerProcess(data.dir, options.env);
+    await start();
   }, options.startTimeoutMs);
   afterAll(async () => {
     await server?.stop();
@@ -123,5 +135,15 @@ export function useServer(
       return server.url;
     },
     dataDir: data.dir,
+    get process() {
+      if (server === undefined) throw new Error('the server is not started yet');
+      return server;
+    },
+    start: async () => {
+      if (server?.proc.exitCode === null && server.proc.signalCode === null) {
+        throw new Error('the server is still running: stop or kill it first');
+      }
+      await start();
+    },
   };
 }

@@ -5,9 +5,10 @@ import { fileURLToPath } from 'node:url';
 import { expect, test } from 'vitest';
 import { openApiJson, openApiPath } from '../../src/http/openapi-document.js';
 
-const REPO = resolve(fileURLToPath(new URL('../../..', import.meta.url)));
+// This test runs from test/unit/ (TypeScript, see vitest.config.ts): the repository is two up.
+const REPO = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 
-test('the OpenAPI document is found relative to the module (dist/), whatever the working directory', () => {
+test('the OpenAPI document is found relative to the module (src/ or dist/src/), whatever the working directory', () => {
   const elsewhere = mkdtempSync(join(tmpdir(), 'ccs-cwd-'));
   const cwd = process.cwd();
   try {

@@ -5,7 +5,7 @@ import { summaryOf } from '../../src/slots/dto.js';
 import type { ContextSnapshot } from '../../src/slots/snapshot.js';
 import { FileStorage } from '../../src/storage/file-storage.js';
 import { appendMessage } from '../support/http.js';
-import { useServer } from '../support/server-process.js';
+import { useApp } from '../support/in-process.js';
 import { grew, mapLimit, type Scrape, scrape } from './metrics.js';
 
 /**
@@ -68,9 +68,9 @@ const WRITTEN = [
   'ccs_storage_compact_bytes_total',
 ] as const;
 
-describe('bytes written per append do not grow with the conversation (real server)', () => {
+describe('bytes written per append do not grow with the conversation (in process)', () => {
   const ids = { small: crypto.randomUUID(), large: crypto.randomUUID() };
-  const live = useServer({
+  const live = useApp({
     env: { FSYNC: 'false' },
     prepare: (dir) => {
       const storage = new FileStorage({ dir, fsync: false });

@@ -1,10 +1,12 @@
 /** Reads the server's own `/metrics` (Prometheus text) and `/health`, for tests. */
 
+import { fetchAt } from '../support/http.js';
+
 export type Scrape = Map<string, number>;
 
 /** Every sample line, keyed `name` or `name{labels as printed}`. */
 export async function scrape(base: string): Promise<Scrape> {
-  const res = await fetch(`${base}/metrics`);
+  const res = await fetchAt(`${base}/metrics`);
   if (res.status !== 200) throw new Error(`/metrics answered ${res.status}`);
   const samples: Scrape = new Map();
   for (const line of (await res.text()).split('\n')) {
@@ -37,7 +39,7 @@ export interface Health {
 }
 
 export async function health(base: string): Promise<Health> {
-  const res = await fetch(`${base}/health`);
+  const res = await fetchAt(`${base}/health`);
   if (res.status !== 200) throw new Error(`/health answered ${res.status}`);
   return (await res.json()) as Health;
 }

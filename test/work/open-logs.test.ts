@@ -1,7 +1,7 @@
 import fs from 'node:fs';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { beforeAll, describe, expect, test } from 'vitest';
 import { appendMessage, createContext, type MessagePage, request } from '../support/http.js';
-import { makeDataDir, type ServerProcess, startServerProcess } from '../support/server-process.js';
+import { makeDataDir, startServerProcess, useServer } from '../support/server-process.js';
 import { mapLimit } from './metrics.js';
 
 /**
@@ -65,22 +65,13 @@ async function burstUntil(
 }
 
 describe('open log files (real server, /proc/<pid>/fd)', () => {
-  const data = makeDataDir();
-  let server: ServerProcess;
+  const server = useServer({
+    env: { WORKERS: String(WORKERS), CACHE_MAX_CONTEXTS: String(SLOTS), FSYNC: 'false' },
+  });
   let pid: number;
 
-  beforeAll(async () => {
-    server = await startServerProcess(data.dir, {
-      WORKERS: String(WORKERS),
-      CACHE_MAX_CONTEXTS: String(SLOTS),
-      FSYNC: 'false',
-    });
-    pid = server.proc.pid!;
-  });
-
-  afterAll(async () => {
-    await server?.stop();
-    data.remove();
+  beforeAll(() => {
+    pid = server.process.proc.pid!;
   });
 
   test('a resident context keeps its log open; fds stay bounded as contexts are evicted', async () => {
@@ -123,7 +114,7 @@ describe('open log files (real server, /proc/<pid>/fd)', () => {
     // task.
     const keeper = (await createContext(server.url)).id;
     expect(await burstUntil(server.url, keeper, () => fdsOf(pid, id) === 0, 5000)).toBe(true);
-    expect(fs.existsSync(`${data.dir}/contexts/${id}.log`)).toBe(false);
+    expect(fs.existsSync(`${server.dataDir}/contexts/${id}.log`)).toBe(false);
   });
 
   test('several workers append through their own fds across compactions: nothing lost', async () => {

@@ -2,7 +2,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { appendMessage, createContext, type MessagePage, request } from '../support/http.js';
-import { makeDataDir, type ServerProcess, startServerProcess } from '../support/server-process.js';
+import { useApp } from '../support/in-process.js';
+import { makeDataDir, startServerProcess } from '../support/server-process.js';
 import { grew, mapLimit, type Scrape, scrape } from './metrics.js';
 
 /**
@@ -48,14 +49,12 @@ async function seed(base: string, id: string, count: number): Promise<void> {
   });
 }
 
-describe('cost follows the request, not the conversation (work counters, real server)', () => {
-  const data = makeDataDir();
-  let server: ServerProcess;
+describe('cost follows the request, not the conversation (work counters, in process)', () => {
+  // No compaction may happen while appends are measured: it is tested on its own below.
+  const server = useApp({ env: { COMPACT_MIN_LOG_BYTES: String(2 ** 31) } });
   const ids = { tiny: '', small: '', big: '' };
 
   beforeAll(async () => {
-    // No compaction may happen while appends are measured: it is tested on its own below.
-    server = await startServerProcess(data.dir, { COMPACT_MIN_LOG_BYTES: String(2 ** 31) });
     ids.tiny = (await createContext(server.url)).id;
     ids.small = (await createContext(server.url)).id;
     ids.big = (await createContext(server.url)).id;
@@ -63,11 +62,6 @@ describe('cost follows the request, not the conversation (work counters, real se
     await seed(server.url, ids.small, 100);
     await seed(server.url, ids.big, 10_000);
   }, 120_000);
-
-  afterAll(async () => {
-    await server?.stop();
-    data.remove();
-  });
 
   async function readPage(id: string, offset: number) {
     const before = await scrape(server.url);
@@ -102,8 +96,8 @@ describe('cost follows the request, not the conversation (work counters, real se
   });
 
   test('an append writes the same bytes to storage for 10 and 10,000 messages', async () => {
-    const logFile = (id: string) => path.join(data.dir, 'contexts', `${id}.log`);
-    const snapFile = (id: string) => path.join(data.dir, 'contexts', `${id}.snap`);
+    const logFile = (id: string) => path.join(server.dataDir, 'contexts', `${id}.log`);
+    const snapFile = (id: string) => path.join(server.dataDir, 'contexts', `${id}.snap`);
     const measure = async (id: string, n: number) => {
       const logBefore = fs.statSync(logFile(id)).size;
       const snapBefore = fs.statSync(snapFile(id));
