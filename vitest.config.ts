@@ -19,7 +19,7 @@ const COMPILED = [
   'work/**/*',
 ];
 // ContextSlot and ops on a real arena: its lock blocks, which the main thread may not do.
-const ON_A_THREAD = ['store/**/*'];
+const ON_A_THREAD = ['slots/**/*'];
 
 const source = (patterns: string[]) => patterns.map((p) => `test/${p}.test.ts`);
 

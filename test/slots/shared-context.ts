@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { BranchMeta, ContextMeta } from '../../src/model/types.js';
 import { Arena } from '../../src/shm/arena.js';
 import { SlotTable } from '../../src/shm/slot-table.js';
-import { ContextSlot } from '../../src/store/context-slot.js';
+import { ContextSlot } from '../../src/slots/context-slot.js';
 
 const MiB = 1024 * 1024;
 

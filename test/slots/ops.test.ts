@@ -2,14 +2,14 @@ import { randomUUID } from 'node:crypto';
 import { describe, expect, test } from 'vitest';
 import type { ContextMeta } from '../../src/model/types.js';
 import type { Arena } from '../../src/shm/arena.js';
-import type { ContextSlot } from '../../src/store/context-slot.js';
+import type { ContextSlot } from '../../src/slots/context-slot.js';
 import {
   applyOp,
   branchIndex,
   type ContextOp,
   lengthAfter,
   metaAfter,
-} from '../../src/store/ops.js';
+} from '../../src/slots/ops.js';
 import { branch, contextMeta, messageJson, sharedContext, texts } from './shared-context.js';
 
 /** The committed ops applied to a context on a real arena, as a write and a load apply them. */
