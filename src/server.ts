@@ -107,7 +107,6 @@ export async function startServer(config: Config): Promise<RunningServer> {
   const mainThreadReads = config.mainThreadReads
     ? new MainThreadReads(slots, arena, createWorkPublisher(work, zeroStats()))
     : undefined;
-  const contexts = new ContextService(pool, residents, index, mainThreadReads);
   const prompts = await PromptLibrary.open(dataDir);
   const sseLimits = { maxEvents: config.sseMaxQueuedEvents, maxBytes: config.sseMaxQueuedBytes };
   // The hub holds twice what a subscriber may have queued: one disconnected at its bound
@@ -119,6 +118,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
     config.sseMaxHeldBytes,
   );
   const sse = new SseStreams(sseLimits, log);
+  const contexts = new ContextService(pool, residents, index, events, mainThreadReads);
   const engine = new ConversationEngine(
     contexts,
     createProvider(config),

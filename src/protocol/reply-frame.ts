@@ -1,5 +1,6 @@
 import type { AppError } from '../errors.js';
 import type { ContextSummary } from '../storage/types.js';
+import type { ChangeEvent } from './change-events.js';
 
 /**
  * A worker's reply travels back to the main thread as ONE transferred ArrayBuffer (moved,
@@ -15,6 +16,8 @@ export interface ReplyHead {
   summary?: ContextSummary;
   /** The context no longer exists (deleted, or not found when loading). */
   gone?: boolean;
+  /** The live events of what this write committed, in the order they happened. */
+  events?: ChangeEvent[];
   /** Error code, when status ≥ 400. */
   code?: string;
   retryAfter?: number;

@@ -1,5 +1,6 @@
 import { AppError, conflict, notFound } from '../errors.js';
 import type { BranchDto, BranchMeta } from '../model/types.js';
+import type { ChangeEvent } from '../protocol/change-events.js';
 import type { BranchUpdate } from '../protocol/messages.js';
 import { jsonFrame } from '../protocol/reply-frame.js';
 import { SlotStatus } from '../shm/slot-table.js';
@@ -44,7 +45,8 @@ export class BranchTasks {
       const op: ContextOp = { t: 'fork', branch, from: source, count, at: Date.now() };
       const { stamp, summary } = this.access.commit(ctx, meta, op);
       const dto: BranchDto = { ...branch, message_count: count };
-      return () => jsonFrame({ status: 201, etag: etagOf(stamp.version), summary }, dto);
+      const events: ChangeEvent[] = [{ kind: 'branch_created', dataIsBody: true }];
+      return () => jsonFrame({ status: 201, etag: etagOf(stamp.version), summary, events }, dto);
     });
   }
 
@@ -58,7 +60,8 @@ export class BranchTasks {
       const op: ContextOp = { t: 'meta', meta: next, at: Date.now() };
       const { stamp, summary } = this.access.commit(ctx, meta, op);
       const dto: BranchDto = { ...branch, message_count: ctx.branchLength(index) };
-      return () => jsonFrame({ status: 200, etag: etagOf(stamp.version), summary }, dto);
+      const events: ChangeEvent[] = [{ kind: 'branch_updated', dataIsBody: true }];
+      return () => jsonFrame({ status: 200, etag: etagOf(stamp.version), summary, events }, dto);
     });
   }
 
@@ -77,7 +80,8 @@ export class BranchTasks {
         );
       }
       const { summary } = this.access.commit(ctx, meta, { t: 'drop', name, at: Date.now() });
-      return () => jsonFrame({ status: 204, summary }, undefined);
+      const events: ChangeEvent[] = [{ kind: 'branch_deleted', data: { name } }];
+      return () => jsonFrame({ status: 204, summary, events }, undefined);
     });
   }
 }

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { notFound } from '../errors.js';
 import type { ContextConfig, ContextMeta, MessageMetadata, MessageNode } from '../model/types.js';
 import type { ContextUpdate, NewMessage } from '../model/validate.js';
-import { frameWith, jsonFrame } from '../protocol/reply-frame.js';
+import { frameWith, jsonFrame, type ReplyHead } from '../protocol/reply-frame.js';
 import { SlotStatus } from '../shm/slot-table.js';
 import { ContextSlot } from './context-slot.js';
 import { contextDto, etagOf, type Stamp, summaryOf } from './dto.js';
@@ -175,7 +175,12 @@ export class ContextTasks {
       const { node, json } = newMessage(lastMessageId(ctx, branch), message, now);
       const op: ContextOp = { t: 'append', branch: name, id: node.id, json, at: now };
       const { stamp, summary } = this.access.commit(ctx, meta, op);
-      const head = { status: 201, etag: etagOf(stamp.version), summary };
+      const head: ReplyHead = {
+        status: 201,
+        etag: etagOf(stamp.version),
+        summary,
+        events: [{ kind: 'message', dataIsBody: true }],
+      };
       return () => frameWith(head, json.byteLength, (out, pos) => out.set(json, pos));
     });
   }
@@ -194,7 +199,13 @@ export class ContextTasks {
       const op: ContextOp = { t: 'meta', meta: next, at: Date.now() };
       const { stamp, summary } = this.access.commit(ctx, meta, op);
       const dto = contextDto(ctx, next, stamp);
-      return () => jsonFrame({ status: 200, etag: etagOf(stamp.version), summary }, dto);
+      const head: ReplyHead = {
+        status: 200,
+        etag: etagOf(stamp.version),
+        summary,
+        events: [{ kind: 'context_updated', dataIsBody: true }],
+      };
+      return () => jsonFrame(head, dto);
     });
   }
 

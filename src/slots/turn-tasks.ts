@@ -5,7 +5,15 @@ import {
   type FsmEvent,
   transition,
 } from '../fsm/state-machine.js';
-import type { ContentPart, ContextMeta, MessageNode, ToolCall } from '../model/types.js';
+import {
+  type ContentPart,
+  type ContextDto,
+  type ContextMeta,
+  type MessageNode,
+  statusName,
+  type ToolCall,
+} from '../model/types.js';
+import type { ChangeEvent } from '../protocol/change-events.js';
 import type { EngineMessage, PromptView } from '../protocol/messages.js';
 import { jsonFrame } from '../protocol/reply-frame.js';
 import { SlotStatus } from '../shm/slot-table.js';
@@ -64,7 +72,7 @@ export class TurnTasks {
           { t: 'append', branch: meta.active_branch_name, id: node.id, json, at: now },
         ],
       };
-      return this.reply(ctx, op, meta, [node]);
+      return this.reply(ctx, op, meta, [node], true);
     });
   }
 
@@ -77,7 +85,7 @@ export class TurnTasks {
         return this.unchanged(ctx, meta);
       }
       const op: ContextOp = { t: 'meta', meta: withState(meta, state), at: Date.now() };
-      return this.reply(ctx, op, meta, []);
+      return this.reply(ctx, op, meta, [], false);
     });
   }
 
@@ -100,7 +108,7 @@ export class TurnTasks {
       if (state.name !== meta.current_state || !sameDetail(state, meta)) {
         ops.push({ t: 'meta', meta: withState(meta, state), at: now });
       }
-      return this.reply(ctx, { t: 'batch', ops, at: now }, meta, nodes);
+      return this.reply(ctx, { t: 'batch', ops, at: now }, meta, nodes, true);
     });
   }
 
@@ -137,7 +145,7 @@ export class TurnTasks {
           { t: 'meta', meta: withState(meta, state), at: now },
         ],
       };
-      return this.reply(ctx, op, meta, [updated]);
+      return this.reply(ctx, op, meta, [updated], false);
     });
   }
 
@@ -161,7 +169,8 @@ export class TurnTasks {
       };
       const now = Date.now();
       const json = encoder.encode(JSON.stringify(updated));
-      return this.reply(ctx, { t: 'replace', id: node.id, json, at: now }, meta, [updated]);
+      const op: ContextOp = { t: 'replace', id: node.id, json, at: now };
+      return this.reply(ctx, op, meta, [updated], false);
     });
   }
 
@@ -194,13 +203,18 @@ export class TurnTasks {
    */
   forceState(at: SlotRef, state: ContextState): ArrayBuffer {
     return this.access.write(at, SlotStatus.Ready, (ctx) => {
-      const meta = withState(ctx.meta(), state);
+      const before = ctx.meta();
+      const meta = withState(before, state);
       ctx.setMeta(meta);
       const stamp = { version: this.access.slots.version(at.slot) + 1, updatedAt: Date.now() };
       this.access.setStamp(at.slot, stamp);
       const dto = contextDto(ctx, meta, stamp);
+      const events = stepEvents(before, dto, []);
       return () =>
-        jsonFrame({ status: 200, etag: etagOf(stamp.version) }, { context: dto, messages: [] });
+        jsonFrame(
+          { status: 200, etag: etagOf(stamp.version), events },
+          { context: dto, messages: [] },
+        );
     });
   }
 
@@ -220,21 +234,52 @@ export class TurnTasks {
       jsonFrame({ status: 200, etag: etagOf(stamp.version) }, { context: dto, messages: [] });
   }
 
+  /**
+   * Commits a step and answers `{context, messages}`. Its live events: the messages it
+   * `appended` (not the ones it only changed), then its new state if the state changed.
+   */
   private reply(
     ctx: ContextSlot,
     op: ContextOp,
     meta: ContextMeta,
     messages: MessageNode[],
+    appended: boolean,
   ): () => ArrayBuffer {
     const { stamp, meta: after, summary } = this.access.commit(ctx, meta, op);
     const dto = contextDto(ctx, after, stamp);
+    const events = stepEvents(meta, dto, appended ? messages : []);
     return () =>
-      jsonFrame({ status: 200, etag: etagOf(stamp.version), summary }, { context: dto, messages });
+      jsonFrame(
+        { status: 200, etag: etagOf(stamp.version), summary, events },
+        { context: dto, messages },
+      );
   }
 }
 
 function sameDetail(state: ContextState, meta: ContextMeta): boolean {
   return JSON.stringify(state.detail) === JSON.stringify(meta.state_detail);
+}
+
+/** A step's live events: each appended message, then the state reached if it changed. */
+function stepEvents(
+  before: ContextMeta,
+  after: ContextDto,
+  appended: MessageNode[],
+): ChangeEvent[] {
+  const events: ChangeEvent[] = appended.map((m) => ({ kind: 'message', data: m }));
+  const state: ContextState = { name: after.current_state, detail: after.state_detail };
+  if (state.name !== before.current_state || !sameDetail(state, before)) {
+    events.push({
+      kind: 'state',
+      data: {
+        state: state.name,
+        status: statusName(state.name),
+        detail: state.detail,
+        version: after.version,
+      },
+    });
+  }
+  return events;
 }
 
 function pendingCalls(node: MessageNode): ToolCall[] {
