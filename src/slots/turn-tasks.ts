@@ -55,8 +55,7 @@ export class TurnTasks {
           'context_busy',
         );
       }
-      // Failed accepts a new message: the turn starts over from Idle.
-      const state = transition({ name: 'Idle', detail: null }, { type: 'UserMessageSent' });
+      const state = transition(stateOf(meta), { type: 'UserMessageSent' });
       const branch = branchIndex(meta, meta.active_branch_name);
       const now = Date.now();
       const { node, json } = newMessage(
