@@ -2,7 +2,7 @@ import { AppError } from '../errors.js';
 import { isSettled } from '../fsm/state-machine.js';
 import type { Logger } from '../log.js';
 import type { ContextDto, MessageNode } from '../model/types.js';
-import { errorOf, type Reply } from '../pool/context-pool.js';
+import { errorOf, isFailure, type Reply } from '../pool/context-pool.js';
 import type { ContextTask } from '../service/context-service.js';
 
 export interface StepResult {
@@ -56,7 +56,7 @@ export class Turn {
 
   async read(task: ContextTask): Promise<Record<string, unknown>> {
     const reply = await this.host.run(this.id, this.traceId, task);
-    if (reply.head.status >= 400) throw errorOf(reply);
+    if (isFailure(reply)) throw errorOf(reply);
     return JSON.parse(decoder.decode(reply.body)) as Record<string, unknown>;
   }
 

@@ -42,13 +42,14 @@ export class ContextService {
     private readonly mainThreadReads?: MainThreadReads,
   ) {}
 
-  async create(config: ContextConfig, traceId: string): Promise<Reply> {
+  /** Creates a context under a new id; returns the id and the worker's reply. */
+  async create(config: ContextConfig, traceId: string): Promise<{ id: string; reply: Reply }> {
     const id = randomUUID();
     const reply = await this.residents.create(id, (lease) =>
       this.pool.run({ op: 'create', id, config, slot: lease.slot, gen: lease.gen, traceId }),
     );
     if (reply.head.summary) this.index.put(reply.head.summary);
-    return reply;
+    return { id, reply };
   }
 
   async run(id: string, traceId: string, task: ContextTask): Promise<Reply> {

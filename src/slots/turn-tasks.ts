@@ -1,4 +1,3 @@
-import { AppError, badRequest, conflict } from '../errors.js';
 import {
   acceptsUserMessage,
   type ContextState,
@@ -16,10 +15,11 @@ import {
 import type { ChangeEvent } from '../protocol/change-events.js';
 import type { EngineMessage, PromptView } from '../protocol/messages.js';
 import { jsonFrame } from '../protocol/reply-frame.js';
+import { TaskError } from '../protocol/task-error.js';
 import { SlotStatus } from '../shm/slot-table.js';
 import type { ContextSlot } from './context-slot.js';
 import { lastMessageId, newMessage } from './context-tasks.js';
-import { contextDto, etagOf } from './dto.js';
+import { contextDto } from './dto.js';
 import { branchIndex, type ContextOp } from './ops.js';
 import type { SlotAccess, SlotRef } from './slot-access.js';
 
@@ -50,9 +50,9 @@ export class TurnTasks {
     return this.access.write(at, SlotStatus.Ready, (ctx) => {
       const meta = ctx.meta();
       if (!acceptsUserMessage(meta.current_state)) {
-        throw conflict(
-          `the context is busy (${meta.current_state}); wait until it is idle`,
+        throw new TaskError(
           'context_busy',
+          `the context is busy (${meta.current_state}); wait until it is idle`,
         );
       }
       const state = transition(stateOf(meta), { type: 'UserMessageSent' });
@@ -120,7 +120,7 @@ export class TurnTasks {
     return this.access.write(at, SlotStatus.Ready, (ctx) => {
       const meta = ctx.meta();
       if (meta.current_state !== 'AwaitingToolApproval') {
-        throw badRequest('No pending tool approvals', 'no_pending_tool_approvals');
+        throw noPendingApprovals();
       }
       const node = this.lastMessage(ctx, meta);
       checkKnown(node, approve);
@@ -153,9 +153,7 @@ export class TurnTasks {
     return this.access.write(at, SlotStatus.Ready, (ctx) => {
       const meta = ctx.meta();
       const node = this.lastMessage(ctx, meta);
-      if (pendingCalls(node).length === 0) {
-        throw badRequest('No pending tool approvals', 'no_pending_tool_approvals');
-      }
+      if (pendingCalls(node).length === 0) throw noPendingApprovals();
       checkKnown(node, approve);
       const wanted = new Set(approve);
       const updated: MessageNode = {
@@ -191,7 +189,7 @@ export class TurnTasks {
           userPrompt: branch.user_prompt,
           messages: parts.map((p) => JSON.parse(decoder.decode(p)) as MessageNode),
         };
-        return jsonFrame({ status: 200 }, view);
+        return jsonFrame({ outcome: 'ok' }, view);
       };
     });
   }
@@ -211,7 +209,7 @@ export class TurnTasks {
       const events = stepEvents(before, dto, []);
       return () =>
         jsonFrame(
-          { status: 200, etag: etagOf(stamp.version), events },
+          { outcome: 'ok', version: stamp.version, events },
           { context: dto, messages: [] },
         );
     });
@@ -221,7 +219,7 @@ export class TurnTasks {
   private lastMessage(ctx: ContextSlot, meta: ContextMeta): MessageNode {
     const index = branchIndex(meta, meta.active_branch_name);
     const length = ctx.branchLength(index);
-    if (length === 0) throw badRequest('No pending tool approvals', 'no_pending_tool_approvals');
+    if (length === 0) throw noPendingApprovals();
     const json = ctx.recordJson(ctx.messageRef(index, length - 1)).slice();
     return JSON.parse(decoder.decode(json)) as MessageNode;
   }
@@ -230,7 +228,7 @@ export class TurnTasks {
     const stamp = this.access.stampOf(ctx.slot);
     const dto = contextDto(ctx, meta, stamp);
     return () =>
-      jsonFrame({ status: 200, etag: etagOf(stamp.version) }, { context: dto, messages: [] });
+      jsonFrame({ outcome: 'ok', version: stamp.version }, { context: dto, messages: [] });
   }
 
   /**
@@ -249,7 +247,7 @@ export class TurnTasks {
     const events = stepEvents(meta, dto, appended ? messages : []);
     return () =>
       jsonFrame(
-        { status: 200, etag: etagOf(stamp.version), summary, events },
+        { outcome: 'ok', version: stamp.version, summary, events },
         { context: dto, messages },
       );
   }
@@ -281,6 +279,10 @@ function stepEvents(
   return events;
 }
 
+function noPendingApprovals(): TaskError {
+  return new TaskError('no_pending_tool_approvals', 'No pending tool approvals');
+}
+
 function pendingCalls(node: MessageNode): ToolCall[] {
   return (node.tool_calls ?? []).filter((c) => c.approval_status === 'Pending');
 }
@@ -289,6 +291,6 @@ function checkKnown(node: MessageNode, ids: string[]): void {
   const known = new Set((node.tool_calls ?? []).map((c) => c.id));
   const unknown = ids.filter((id) => !known.has(id));
   if (unknown.length > 0) {
-    throw new AppError(400, 'validation_error', `unknown tool call id(s): ${unknown.join(', ')}`);
+    throw new TaskError('validation_error', `unknown tool call id(s): ${unknown.join(', ')}`);
   }
 }

@@ -7,19 +7,22 @@ import { BuiltinProvider } from '../../src/llm/builtin-provider.js';
 import { createLogger } from '../../src/log.js';
 import type { ContextPool, Reply } from '../../src/pool/context-pool.js';
 import type { PromptLibrary } from '../../src/prompts/prompt-library.js';
-import type { ReplyHead } from '../../src/protocol/reply-frame.js';
+import type { ChangeEvent } from '../../src/protocol/change-events.js';
+import {
+  errorFrame,
+  jsonFrame,
+  type ReplyHead,
+  readFrame,
+} from '../../src/protocol/reply-frame.js';
+import { TaskError, type TaskErrorCode } from '../../src/protocol/task-error.js';
 import type { Task } from '../../src/protocol/tasks.js';
 import { ContextService } from '../../src/service/context-service.js';
 import { builtinTools } from '../../src/tools/registry.js';
 
-const encoder = new TextEncoder();
-
-function reply(status: number, body: unknown, code?: string, head: Partial<ReplyHead> = {}): Reply {
-  return {
-    head: { status, code, ...head },
-    body: encoder.encode(JSON.stringify(body)) as Reply['body'],
-  };
-}
+/** A reply as a worker frames it. */
+const reply = (head: ReplyHead, body: unknown): Reply => readFrame(jsonFrame(head, body));
+const failure = (code: TaskErrorCode, error: string): Reply =>
+  readFrame(errorFrame(new TaskError(code, error)));
 
 /**
  * A context left unsettled by a turn that is gone (its own settling failed): the next
@@ -38,9 +41,7 @@ describe('ConversationEngine: settling an orphaned turn', () => {
         if (task.op === 'beginTurn') {
           begun++;
           // Busy the first time (the orphan), then the context is gone: the send stops there.
-          return begun === 1
-            ? reply(409, { error: 'busy', code: 'context_busy' }, 'context_busy')
-            : reply(404, { error: 'gone', code: 'not_found' }, 'not_found');
+          return begun === 1 ? failure('context_busy', 'busy') : failure('not_found', 'gone');
         }
         const context = {
           current_state: 'Failed',
@@ -48,9 +49,8 @@ describe('ConversationEngine: settling an orphaned turn', () => {
           version: 7,
         };
         const state = { state: 'Failed', status: 'failed', detail: context.state_detail };
-        return reply(200, { context, messages: [] }, undefined, {
-          events: [{ kind: 'state', data: { ...state, version: 7 } }],
-        });
+        const events: ChangeEvent[] = [{ kind: 'state', data: { ...state, version: 7 } }];
+        return reply({ outcome: 'ok', version: 7, events }, { context, messages: [] });
       },
     } as unknown as ContextPool;
     const residents = {

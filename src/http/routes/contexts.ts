@@ -19,7 +19,8 @@ export function contextRoutes(deps: AppDeps): Hono<AppEnv> {
   app.post('/', async (c) => {
     const config = parseCreateContext(await readJson(c));
     if (config.system_prompt_id !== null) prompts.require(config.system_prompt_id);
-    return sendReply(c, await service.create(config, c.get('traceId')));
+    const { id, reply } = await service.create(config, c.get('traceId'));
+    return sendReply(c, reply, `/v1/contexts/${id}`);
   });
 
   app.get('/', (c) => {
