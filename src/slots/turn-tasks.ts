@@ -71,7 +71,7 @@ export class TurnTasks {
           { t: 'append', branch: meta.active_branch_name, id: node.id, json, at: now },
         ],
       };
-      return this.reply(ctx, op, meta, [node], true);
+      return this.reply(ctx, op, meta, [node], 'appended');
     });
   }
 
@@ -84,7 +84,7 @@ export class TurnTasks {
         return this.unchanged(ctx, meta);
       }
       const op: ContextOp = { t: 'meta', meta: withState(meta, state), at: Date.now() };
-      return this.reply(ctx, op, meta, [], false);
+      return this.reply(ctx, op, meta, [], 'appended');
     });
   }
 
@@ -107,7 +107,7 @@ export class TurnTasks {
       if (state.name !== meta.current_state || !sameDetail(state, meta)) {
         ops.push({ t: 'meta', meta: withState(meta, state), at: now });
       }
-      return this.reply(ctx, { t: 'batch', ops, at: now }, meta, nodes, true);
+      return this.reply(ctx, { t: 'batch', ops, at: now }, meta, nodes, 'appended');
     });
   }
 
@@ -144,7 +144,7 @@ export class TurnTasks {
           { t: 'meta', meta: withState(meta, state), at: now },
         ],
       };
-      return this.reply(ctx, op, meta, [updated], false);
+      return this.reply(ctx, op, meta, [updated], 'replaced');
     });
   }
 
@@ -167,7 +167,7 @@ export class TurnTasks {
       const now = Date.now();
       const json = encoder.encode(JSON.stringify(updated));
       const op: ContextOp = { t: 'replace', id: node.id, json, at: now };
-      return this.reply(ctx, op, meta, [updated], false);
+      return this.reply(ctx, op, meta, [updated], 'replaced');
     });
   }
 
@@ -232,19 +232,20 @@ export class TurnTasks {
   }
 
   /**
-   * Commits a step and answers `{context, messages}`. Its live events: the messages it
-   * `appended` (not the ones it only changed), then its new state if the state changed.
+   * Commits a step and answers `{context, messages}`. Its live events: each message if they
+   * were appended (a replaced one, its tool calls decided, is not announced), then the new
+   * state if the state changed.
    */
   private reply(
     ctx: ContextSlot,
     op: ContextOp,
     meta: ContextMeta,
     messages: MessageNode[],
-    appended: boolean,
+    how: 'appended' | 'replaced',
   ): () => ArrayBuffer {
     const { stamp, meta: after, summary } = this.access.commit(ctx, meta, op);
     const dto = contextDto(ctx, after, stamp);
-    const events = stepEvents(meta, dto, appended ? messages : []);
+    const events = stepEvents(meta, dto, how === 'appended' ? messages : []);
     return () =>
       jsonFrame(
         { outcome: 'ok', version: stamp.version, summary, events },
