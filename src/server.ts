@@ -151,7 +151,6 @@ export async function buildServer(config: Config): Promise<ServerApp> {
   const mainThreadReads = config.mainThreadReads
     ? new MainThreadReads(slots, arena, createWorkPublisher(work, zeroStats()))
     : undefined;
-  const contexts = new ContextService(pool, residents, index, mainThreadReads);
   const prompts = await PromptLibrary.open(dataDir);
   const sseLimits = { maxEvents: config.sseMaxQueuedEvents, maxBytes: config.sseMaxQueuedBytes };
   // The hub holds twice what a subscriber may have queued: one disconnected at its bound
@@ -163,6 +162,7 @@ export async function buildServer(config: Config): Promise<ServerApp> {
     config.sseMaxHeldBytes,
   );
   const sse = new SseStreams(sseLimits, log);
+  const contexts = new ContextService(pool, residents, index, events, mainThreadReads);
   const engine = new ConversationEngine(
     contexts,
     createProvider(config),

@@ -1,6 +1,6 @@
 import { LRUCache } from 'lru-cache';
 import { AppError, serviceUnavailable } from '../errors.js';
-import { type ContextPool, errorOf } from '../pool/context-pool.js';
+import { type ContextPool, errorOf, isFailure } from '../pool/context-pool.js';
 import { SlotStatus, type SlotTable } from '../shm/slot-table.js';
 
 /** A pinned use of a resident context's slot; `release()` exactly once. */
@@ -210,7 +210,7 @@ export class ResidentSet {
     this.pool
       .run({ op: 'evict', slot: resident.slot, gen: resident.gen, traceId: 'evictor' })
       .then((reply) => {
-        if (reply.head.status !== 200) throw errorOf(reply);
+        if (isFailure(reply)) throw errorOf(reply);
         this.counters.evictions++;
         this.freeSlot(resident.slot);
       })
@@ -282,7 +282,7 @@ export class ResidentSet {
         traceId: this.options.traceId ?? 'loader',
       });
       if (reply.head.gone) throw new ContextGoneError();
-      if (reply.head.status !== 200) throw errorOf(reply);
+      if (isFailure(reply)) throw errorOf(reply);
       loaded = true;
       this.lru.set(resident.id, resident);
     } catch (err) {
@@ -366,7 +366,7 @@ export class ResidentSet {
         gen: resident.gen,
         traceId: 'evictor',
       });
-      if (reply.head.status !== 200) throw errorOf(reply);
+      if (isFailure(reply)) throw errorOf(reply);
       this.counters.evictions++;
       return resident.slot;
     } catch (err) {

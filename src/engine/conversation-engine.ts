@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { AppError } from '../errors.js';
-import type { EventHub, EventKind } from '../events/event-hub.js';
+import type { EventHub } from '../events/event-hub.js';
 import type { FsmEvent } from '../fsm/state-machine.js';
 import type { LlmProvider, LlmResponse } from '../llm/provider.js';
 import { LlmError } from '../llm/provider.js';
@@ -43,8 +43,9 @@ export const ORPHANED_TURN =
  * Drives the state machine of a conversation turn (src/fsm/) from the main thread. Every
  * step that changes data is one short write task on a worker (persisted before it is
  * visible); the LLM call and the tools run here with no lock held, so the context stays
- * readable while the model thinks. Each state change and appended message is published as a live event;
- * streamed text as `delta` events.
+ * readable while the model thinks. Each step's state change and appended messages are published
+ * as live events by the ContextService (as every committed change); the engine publishes
+ * only what is not committed: streamed text, as `delta` events.
  *
  * No failure leaves a context unsettled: a turn that owned the context and fails, for
  * whatever reason, ends in Failed (see `drive`), one still running at shutdown too
@@ -80,7 +81,7 @@ export class ConversationEngine implements TurnHost {
   /** `approve_tools`: runs approved calls, reports denied ones, and lets the LLM continue. */
   approveTools(id: string, traceId: string, approve: string[]) {
     return this.drive(id, traceId, async (turn) => {
-      const decided = await turn.start({ op: 'decideTools', approve }, false);
+      const decided = await turn.start({ op: 'decideTools', approve });
       const calls = decided.messages[0]?.tool_calls ?? [];
       const results = await Promise.all(calls.map((call) => this.toolMessage(call)));
       if (decided.context.current_state === 'ExecutingTools') {
@@ -319,11 +320,6 @@ export class ConversationEngine implements TurnHost {
   /** @internal (TurnHost): runs a task on the context. */
   run(id: string, traceId: string, task: ContextTask) {
     return this.contexts.run(id, traceId, task);
-  }
-
-  /** @internal (TurnHost): publishes a live event. */
-  publish(id: string, kind: EventKind, data: unknown): void {
-    this.events.publish(id, kind, data);
   }
 }
 

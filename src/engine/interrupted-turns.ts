@@ -2,7 +2,7 @@ import type { SummaryIndex } from '../catalog/summary-index.js';
 import { isSettled } from '../fsm/state-machine.js';
 import type { Logger } from '../log.js';
 import type { ContextStateName } from '../model/types.js';
-import { errorOf } from '../pool/context-pool.js';
+import { errorOf, isFailure } from '../pool/context-pool.js';
 import type { ContextService } from '../service/context-service.js';
 import { messageOf } from './turn.js';
 
@@ -33,7 +33,7 @@ export async function settleInterruptedTurns(
         op: 'transition',
         events: [{ type: 'TurnAborted', error: INTERRUPTED_TURN }],
       });
-      if (reply.head.status >= 400) throw errorOf(reply);
+      if (isFailure(reply)) throw errorOf(reply);
       settled++;
       log.warn(
         { context: summary.id, state: summary.current_state },

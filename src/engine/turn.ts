@@ -1,9 +1,8 @@
 import { AppError } from '../errors.js';
-import type { EventKind } from '../events/event-hub.js';
 import { isSettled } from '../fsm/state-machine.js';
 import type { Logger } from '../log.js';
-import { type ContextDto, type MessageNode, statusName } from '../model/types.js';
-import { errorOf, type Reply } from '../pool/context-pool.js';
+import type { ContextDto, MessageNode } from '../model/types.js';
+import { errorOf, isFailure, type Reply } from '../pool/context-pool.js';
 import type { ContextTask } from '../service/context-service.js';
 
 export interface StepResult {
@@ -11,17 +10,20 @@ export interface StepResult {
   messages: MessageNode[];
 }
 
-/** What a turn needs from the engine: run a task on the context, publish an event. */
+/**
+ * What a turn needs from the engine: run a task on the context (which also publishes the
+ * live events of what the task committed), and a log.
+ */
 export interface TurnHost {
   run(id: string, traceId: string, task: ContextTask): Promise<Reply>;
-  publish(id: string, kind: EventKind, data: unknown): void;
   readonly log: Logger;
 }
 
 const decoder = new TextDecoder();
 
 /**
- * One request's walk through the state machine: its steps, the events they publish, and
+ * One request's walk through the state machine: its steps (each step's messages and state
+ * are published as live events by the ContextService, as every committed change), and
  * the guarantee that a turn which owned the context never leaves it unsettled.
  *
  * A turn *owns* the context from the step that started it (`beginTurn`, `decideTools`):
@@ -38,35 +40,23 @@ export class Turn {
     readonly traceId: string,
   ) {}
 
-  /** Runs a write step; publishes the messages it appended and the state it reached. */
-  async step(task: ContextTask, publishMessages = true): Promise<StepResult> {
+  /** Runs a write step and remembers the context it left. */
+  async step(task: ContextTask): Promise<StepResult> {
     const result = (await this.read(task)) as unknown as StepResult;
-    if (publishMessages) {
-      for (const m of result.messages) this.host.publish(this.id, 'message', m);
-    }
-    const state = result.context.current_state;
-    if (this.last?.context.current_state !== state) {
-      this.host.publish(this.id, 'state', {
-        state,
-        status: statusName(state),
-        detail: result.context.state_detail,
-        version: result.context.version,
-      });
-    }
     this.last = result;
     return result;
   }
 
   /** The first step: once it succeeded, this turn owns the context until it settles. */
-  async start(task: ContextTask, publishMessages = true): Promise<StepResult> {
-    const result = await this.step(task, publishMessages);
+  async start(task: ContextTask): Promise<StepResult> {
+    const result = await this.step(task);
     this.owned = true;
     return result;
   }
 
   async read(task: ContextTask): Promise<Record<string, unknown>> {
     const reply = await this.host.run(this.id, this.traceId, task);
-    if (reply.head.status >= 400) throw errorOf(reply);
+    if (isFailure(reply)) throw errorOf(reply);
     return JSON.parse(decoder.decode(reply.body)) as Record<string, unknown>;
   }
 

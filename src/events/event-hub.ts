@@ -1,6 +1,8 @@
 import { LRUCache } from 'lru-cache';
+import type { ChangeKind } from '../protocol/change-events.js';
 
-export type EventKind = 'state' | 'message' | 'delta';
+/** Committed changes (published by the ContextService) and streamed LLM text (`delta`). */
+export type EventKind = ChangeKind | 'delta';
 
 /** An event as it is held and sent: serialised once, whoever reads it. */
 export interface HeldEvent {
@@ -103,11 +105,17 @@ export class EventHub {
   }
 
   publish(contextId: string, event: EventKind, data: unknown): HeldEvent | undefined {
+    if (!this.wants(contextId)) return undefined;
+    return this.publishJson(contextId, event, JSON.stringify(data));
+  }
+
+  /** Publishes data already serialised as JSON (one line: what `JSON.stringify` writes). */
+  publishJson(contextId: string, event: EventKind, json: string): HeldEvent | undefined {
     const listened = this.listened.get(contextId);
     const channel = listened ?? this.idle.get(contextId);
     if (channel === undefined) return undefined;
     const id = channel.next++;
-    const frame = `id: ${id}\nevent: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
+    const frame = `id: ${id}\nevent: ${event}\ndata: ${json}\n\n`;
     const bytes = Buffer.byteLength(frame);
     channel.total += bytes;
     const entry: HeldEvent = { id, frame, bytes, end: channel.total };

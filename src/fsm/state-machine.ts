@@ -7,6 +7,7 @@ import type { ContextStateName, StateDetail } from '../model/types.js';
  * | From                                           | Event                          | To                               |
  * |------------------------------------------------|--------------------------------|----------------------------------|
  * | Idle                                           | UserMessageSent                | ProcessingUserMessage            |
+ * | Failed                                         | UserMessageSent                | ProcessingUserMessage            |
  * | ProcessingUserMessage                          | LLMRequestInitiated            | AwaitingLLMResponse              |
  * | AwaitingLLMResponse                            | LLMStreamStarted               | StreamingLLMResponse             |
  * | AwaitingLLMResponse                            | LLMFullResponseReceived        | ProcessingLLMResponse            |
@@ -29,7 +30,8 @@ import type { ContextStateName, StateDetail } from '../model/types.js';
  *
  * `TurnAborted` is this server's addition: a turn that cannot go on (a step failed, the
  * process died mid-turn) must still settle, so that `send_message` can start over. The
- * settled states — where no turn is running — are the ones it leaves alone.
+ * settled states — where no turn is running — are the ones it leaves alone. So is the
+ * `Failed` + `UserMessageSent` row: a new message after a failure starts a new turn.
  */
 export interface ContextState {
   name: ContextStateName;
@@ -59,7 +61,9 @@ const plain = (name: ContextStateName): ContextState => ({ name, detail: null })
 export function transition(state: ContextState, event: FsmEvent): ContextState {
   switch (event.type) {
     case 'UserMessageSent':
-      return state.name === 'Idle' ? plain('ProcessingUserMessage') : state;
+      return state.name === 'Idle' || state.name === 'Failed'
+        ? plain('ProcessingUserMessage')
+        : state;
     case 'LLMRequestInitiated':
       if (state.name === 'ProcessingUserMessage') return plain('AwaitingLLMResponse');
       if (state.name === 'ProcessingToolResults') return plain('GeneratingResponse');
@@ -118,7 +122,7 @@ function canFail(state: ContextState): boolean {
   );
 }
 
-/** `send_message` is accepted only here; anywhere else the context is busy. */
+/** `send_message` is accepted where the table moves on `UserMessageSent`; elsewhere the context is busy. */
 export function acceptsUserMessage(name: ContextStateName): boolean {
-  return name === 'Idle' || name === 'Failed';
+  return transition(plain(name), { type: 'UserMessageSent' }).name !== name;
 }

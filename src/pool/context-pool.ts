@@ -1,5 +1,6 @@
 import { Piscina } from 'piscina';
 import { AppError, serviceUnavailable } from '../errors.js';
+import { appErrorOf } from '../protocol/error-mapping.js';
 import { type ReplyHead, readFrame } from '../protocol/reply-frame.js';
 import type { Task } from '../protocol/tasks.js';
 import type { WorkerInit } from './worker-init.js';
@@ -77,16 +78,16 @@ export class ContextPool {
   }
 }
 
-/** The AppError carried by an error reply frame. */
+/** Whether a reply says its task failed (its body is then `{error, code}`). */
+export function isFailure(reply: Reply): boolean {
+  return reply.head.outcome === 'failed';
+}
+
+/** The AppError carried by a failed reply. */
 export function errorOf(reply: Reply): AppError {
   const { error, code } = JSON.parse(new TextDecoder().decode(reply.body)) as {
     error?: string;
     code?: string;
   };
-  return new AppError(
-    reply.head.status,
-    code ?? reply.head.code ?? 'internal_error',
-    error ?? 'error',
-    reply.head.retryAfter === undefined ? {} : { 'Retry-After': String(reply.head.retryAfter) },
-  );
+  return appErrorOf(code ?? reply.head.code ?? 'internal_error', error ?? 'error');
 }

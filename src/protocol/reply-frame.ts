@@ -1,23 +1,35 @@
-import type { AppError } from '../errors.js';
 import type { ContextSummary } from '../storage/types.js';
+import type { ChangeEvent } from './change-events.js';
+
+/** What a task did. The main thread says it in HTTP (src/http/reply.ts). */
+export type Outcome = 'ok' | 'created' | 'deleted' | 'failed';
 
 /**
  * A worker's reply travels back to the main thread as ONE transferred ArrayBuffer (moved,
  * not copied): `[u32 LE head length][head: UTF-8 JSON][body: response bytes]`. The head
- * is small (status, headers, the context's new summary); the body is the exact HTTP
- * response body, written once by the worker.
+ * is small and says what happened in the domain's terms (outcome, version, failure code,
+ * the context's new summary, what was committed); the body is the exact HTTP response
+ * body, written once by the worker.
  */
 export interface ReplyHead {
-  status: number;
-  etag?: string;
-  location?: string;
+  /** What happened. Absent only in the read path's legacy heads (`status`, `etag` below). */
+  outcome?: Outcome;
+  /** The context's version after the task (what the answer's ETag names). */
+  version?: number;
+  /** Why it failed (outcome `failed`): a TaskErrorCode. */
+  code?: string;
   /** The context's summary after a committed write, for the main thread's index. */
   summary?: ContextSummary;
   /** The context no longer exists (deleted, or not found when loading). */
   gone?: boolean;
-  /** Error code, when status ≥ 400. */
-  code?: string;
-  retryAfter?: number;
+  /** The live events of what this write committed, in the order they happened. */
+  events?: ChangeEvent[];
+  /**
+   * Legacy, written only by the read path (src/slots/reads.ts) until it says `outcome:
+   * 'ok'` and `version` like every other task: the HTTP status and the ETag string.
+   */
+  status?: 200;
+  etag?: string;
 }
 
 const encoder = new TextEncoder();
@@ -43,16 +55,9 @@ export function jsonFrame(head: ReplyHead, body: unknown): ArrayBuffer {
   return frameWith(head, bytes.byteLength, (out, at) => out.set(bytes, at));
 }
 
-export function errorFrame(err: AppError): ArrayBuffer {
-  const retryAfter = err.headers['Retry-After'];
-  return jsonFrame(
-    {
-      status: err.status,
-      code: err.code,
-      ...(retryAfter === undefined ? {} : { retryAfter: Number(retryAfter) }),
-    },
-    err.toBody(),
-  );
+/** A failure's reply: its code in the head, `{error, code}` as the body. */
+export function errorFrame(err: { code: string; message: string }): ArrayBuffer {
+  return jsonFrame({ outcome: 'failed', code: err.code }, { error: err.message, code: err.code });
 }
 
 export function readFrame(buffer: ArrayBuffer): {

@@ -2,6 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { ContextGoneError, type Lease, type ResidentSet } from '../cache/resident-set.js';
 import type { SummaryIndex } from '../catalog/summary-index.js';
 import { AppError, notFound } from '../errors.js';
+import { publishChanges } from '../events/change-publisher.js';
+import type { EventHub } from '../events/event-hub.js';
 import type { ContextConfig } from '../model/types.js';
 import type { ContextPool, Reply } from '../pool/context-pool.js';
 import type { Task } from '../protocol/tasks.js';
@@ -18,8 +20,9 @@ export type ContextTask = Task extends infer T
 
 /**
  * The main thread's route to a context: existence from the summary index, a pinned slot
- * from the resident set, the work on a worker, and the index kept in step with each
- * committed write. Nothing here blocks.
+ * from the resident set, the work on a worker, and the index and the live events kept in
+ * step with each committed write (this is the one place committed changes are published:
+ * the engine adds only streamed text). Nothing here blocks.
  *
  * A context whose files fail validation when loaded answers `storage_corrupt` (500) and is
  * marked unreadable in the index: it still exists (later requests answer `storage_corrupt`
@@ -33,17 +36,20 @@ export class ContextService {
     private readonly pool: ContextPool,
     private readonly residents: ResidentSet,
     private readonly index: SummaryIndex,
+    /** Live events: every committed change the workers report is published here. */
+    private readonly events: EventHub,
     /** Serves reads on the main thread when the read lock is free at once (try-lock). */
     private readonly mainThreadReads?: MainThreadReads,
   ) {}
 
-  async create(config: ContextConfig, traceId: string): Promise<Reply> {
+  /** Creates a context under a new id; returns the id and the worker's reply. */
+  async create(config: ContextConfig, traceId: string): Promise<{ id: string; reply: Reply }> {
     const id = randomUUID();
     const reply = await this.residents.create(id, (lease) =>
       this.pool.run({ op: 'create', id, config, slot: lease.slot, gen: lease.gen, traceId }),
     );
     if (reply.head.summary) this.index.put(reply.head.summary);
-    return reply;
+    return { id, reply };
   }
 
   async run(id: string, traceId: string, task: ContextTask): Promise<Reply> {
@@ -67,6 +73,7 @@ export class ContextService {
         this.index.remove(id);
         this.residents.forget(id);
       }
+      publishChanges(this.events, id, reply);
       return reply;
     } finally {
       lease.release();

@@ -1,9 +1,9 @@
-import { AppError, conflict, notFound } from '../errors.js';
 import type { BranchDto, BranchMeta } from '../model/types.js';
+import type { ChangeEvent } from '../protocol/change-events.js';
 import type { BranchUpdate } from '../protocol/messages.js';
-import { jsonFrame } from '../protocol/reply-frame.js';
+import { jsonFrame, type ReplyHead } from '../protocol/reply-frame.js';
+import { TaskError } from '../protocol/task-error.js';
 import { SlotStatus } from '../shm/slot-table.js';
-import { etagOf } from './dto.js';
 import { branchIndex, type ContextOp } from './ops.js';
 import type { SlotAccess, SlotRef } from './slot-access.js';
 
@@ -24,15 +24,20 @@ export class BranchTasks {
   ): ArrayBuffer {
     return this.access.write(at, SlotStatus.Ready, (ctx) => {
       const meta = ctx.meta();
-      if (branchIndex(meta, name) >= 0) throw conflict(`branch "${name}" already exists`);
+      if (branchIndex(meta, name) >= 0) {
+        throw new TaskError('conflict', `branch "${name}" already exists`);
+      }
       const source = from ?? meta.active_branch_name;
       const index = branchIndex(meta, source);
-      if (index < 0) throw notFound(`branch "${source}" not found`);
+      if (index < 0) throw new TaskError('not_found', `branch "${source}" not found`);
       let count = ctx.branchLength(index);
       if (atMessageId !== undefined) {
         const position = ctx.indexInBranch(index, atMessageId);
         if (position < 0) {
-          throw notFound(`message ${atMessageId} not found in branch "${source}"`);
+          throw new TaskError(
+            'not_found',
+            `message ${atMessageId} not found in branch "${source}"`,
+          );
         }
         count = position + 1;
       }
@@ -44,7 +49,9 @@ export class BranchTasks {
       const op: ContextOp = { t: 'fork', branch, from: source, count, at: Date.now() };
       const { stamp, summary } = this.access.commit(ctx, meta, op);
       const dto: BranchDto = { ...branch, message_count: count };
-      return () => jsonFrame({ status: 201, etag: etagOf(stamp.version), summary }, dto);
+      const events: ChangeEvent[] = [{ kind: 'branch_created', dataIsBody: true }];
+      const head: ReplyHead = { outcome: 'created', version: stamp.version, summary, events };
+      return () => jsonFrame(head, dto);
     });
   }
 
@@ -52,32 +59,37 @@ export class BranchTasks {
     return this.access.write(at, SlotStatus.Ready, (ctx) => {
       const meta = ctx.meta();
       const index = branchIndex(meta, name);
-      if (index < 0) throw notFound(`branch "${name}" not found`);
+      if (index < 0) throw new TaskError('not_found', `branch "${name}" not found`);
       const branch = { ...meta.branches[index]!, ...update };
       const next = { ...meta, branches: meta.branches.map((b, i) => (i === index ? branch : b)) };
       const op: ContextOp = { t: 'meta', meta: next, at: Date.now() };
       const { stamp, summary } = this.access.commit(ctx, meta, op);
       const dto: BranchDto = { ...branch, message_count: ctx.branchLength(index) };
-      return () => jsonFrame({ status: 200, etag: etagOf(stamp.version), summary }, dto);
+      const events: ChangeEvent[] = [{ kind: 'branch_updated', dataIsBody: true }];
+      const head: ReplyHead = { outcome: 'ok', version: stamp.version, summary, events };
+      return () => jsonFrame(head, dto);
     });
   }
 
   deleteBranch(at: SlotRef, name: string): ArrayBuffer {
     return this.access.write(at, SlotStatus.Ready, (ctx) => {
       const meta = ctx.meta();
-      if (branchIndex(meta, name) < 0) throw notFound(`branch "${name}" not found`);
+      if (branchIndex(meta, name) < 0) {
+        throw new TaskError('not_found', `branch "${name}" not found`);
+      }
       if (name === 'main') {
-        throw new AppError(409, 'branch_protected', 'the main branch cannot be deleted');
+        throw new TaskError('branch_protected', 'the main branch cannot be deleted');
       }
       if (name === meta.active_branch_name) {
-        throw new AppError(
-          409,
+        throw new TaskError(
           'branch_protected',
           `branch "${name}" is the active branch; switch to another branch first`,
         );
       }
-      const { summary } = this.access.commit(ctx, meta, { t: 'drop', name, at: Date.now() });
-      return () => jsonFrame({ status: 204, summary }, undefined);
+      const { stamp, summary } = this.access.commit(ctx, meta, { t: 'drop', name, at: Date.now() });
+      const events: ChangeEvent[] = [{ kind: 'branch_deleted', data: { name } }];
+      const head: ReplyHead = { outcome: 'deleted', version: stamp.version, summary, events };
+      return () => jsonFrame(head, undefined);
     });
   }
 }

@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { notFound } from '../errors.js';
 import type { ContextConfig, ContextMeta, MessageMetadata, MessageNode } from '../model/types.js';
 import type { ContextUpdate, NewMessage } from '../model/validate.js';
-import { frameWith, jsonFrame } from '../protocol/reply-frame.js';
+import { frameWith, jsonFrame, type ReplyHead } from '../protocol/reply-frame.js';
+import { TaskError } from '../protocol/task-error.js';
 import { SlotStatus } from '../shm/slot-table.js';
 import { ContextSlot } from './context-slot.js';
-import { contextDto, etagOf, type Stamp, summaryOf } from './dto.js';
+import { contextDto, type Stamp, summaryOf } from './dto.js';
 import { applyOp, branchIndex, type ContextOp } from './ops.js';
 import { type ReadQuery, readWork } from './reads.js';
 import type { SlotAccess, SlotRef } from './slot-access.js';
@@ -82,8 +82,7 @@ export class ContextTasks {
       this.access.setLogGrowth(at.slot, { logBytes: 0, logRecords: 0, snapshotBytes });
       this.access.slots.setStatus(at.slot, SlotStatus.Ready);
       const dto = contextDto(ctx, meta, stamp);
-      const head = { status: 201, etag: etagOf(1), location: `/v1/contexts/${id}`, summary };
-      return () => jsonFrame(head, dto);
+      return () => jsonFrame({ outcome: 'created', version: 1, summary }, dto);
     });
   }
 
@@ -91,7 +90,9 @@ export class ContextTasks {
   load(at: SlotRef, id: string): ArrayBuffer {
     return this.access.write(at, SlotStatus.Free, (ctx) => {
       const loaded = this.access.storage.load(id);
-      if (loaded === null) return () => jsonFrame({ status: 404, gone: true }, undefined);
+      if (loaded === null) {
+        return () => jsonFrame({ outcome: 'failed', code: 'not_found', gone: true }, undefined);
+      }
       const snapshot = loaded.snapshot as ContextSnapshot;
       try {
         restoreSnapshot(ctx, snapshot);
@@ -113,7 +114,7 @@ export class ContextTasks {
       });
       this.access.slots.setStatus(at.slot, SlotStatus.Ready);
       const bytes = this.access.slots.residentBytes(at.slot);
-      return () => jsonFrame({ status: 200 }, { residentBytes: bytes });
+      return () => jsonFrame({ outcome: 'ok' }, { residentBytes: bytes });
     });
   }
 
@@ -130,7 +131,7 @@ export class ContextTasks {
       if (!poisoned) ctx.freeAll();
       this.access.logs.close(at.slot);
       this.access.slots.vacate(at.slot);
-      return () => jsonFrame({ status: 200 }, { leakedBytes: leaked });
+      return () => jsonFrame({ outcome: 'ok' }, { leakedBytes: leaked });
     });
   }
 
@@ -170,12 +171,17 @@ export class ContextTasks {
       const meta = ctx.meta();
       const name = message.branch ?? meta.active_branch_name;
       const branch = branchIndex(meta, name);
-      if (branch < 0) throw notFound(`branch "${name}" not found`);
+      if (branch < 0) throw new TaskError('not_found', `branch "${name}" not found`);
       const now = Date.now();
       const { node, json } = newMessage(lastMessageId(ctx, branch), message, now);
       const op: ContextOp = { t: 'append', branch: name, id: node.id, json, at: now };
       const { stamp, summary } = this.access.commit(ctx, meta, op);
-      const head = { status: 201, etag: etagOf(stamp.version), summary };
+      const head: ReplyHead = {
+        outcome: 'created',
+        version: stamp.version,
+        summary,
+        events: [{ kind: 'message', dataIsBody: true }],
+      };
       return () => frameWith(head, json.byteLength, (out, pos) => out.set(json, pos));
     });
   }
@@ -187,14 +193,20 @@ export class ContextTasks {
       const next: ContextMeta = { ...meta, config: { ...meta.config, ...update.config } };
       if (update.active_branch_name !== undefined) {
         if (branchIndex(meta, update.active_branch_name) < 0) {
-          throw notFound(`branch "${update.active_branch_name}" not found`);
+          throw new TaskError('not_found', `branch "${update.active_branch_name}" not found`);
         }
         next.active_branch_name = update.active_branch_name;
       }
       const op: ContextOp = { t: 'meta', meta: next, at: Date.now() };
       const { stamp, summary } = this.access.commit(ctx, meta, op);
       const dto = contextDto(ctx, next, stamp);
-      return () => jsonFrame({ status: 200, etag: etagOf(stamp.version), summary }, dto);
+      const head: ReplyHead = {
+        outcome: 'ok',
+        version: stamp.version,
+        summary,
+        events: [{ kind: 'context_updated', dataIsBody: true }],
+      };
+      return () => jsonFrame(head, dto);
     });
   }
 
@@ -205,7 +217,7 @@ export class ContextTasks {
       this.access.storage.delete(ctx.meta().id);
       ctx.freeAll();
       this.access.slots.vacate(at.slot);
-      return () => jsonFrame({ status: 204, gone: true }, undefined);
+      return () => jsonFrame({ outcome: 'deleted', gone: true }, undefined);
     });
   }
 }

@@ -55,6 +55,10 @@ export function summaryOf(meta: ContextMeta, messageCount: number, stamp: Stamp)
   };
 }
 
+/**
+ * A version quoted as in an ETag, for the If-Match failure message. (The read path's legacy
+ * heads use it too, until they say `version`; the ETag header is src/http/reply.ts's.)
+ */
 export function etagOf(version: number): string {
   return `"${version}"`;
 }

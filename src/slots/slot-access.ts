@@ -1,7 +1,6 @@
-import { AppError, notFound, preconditionFailed } from '../errors.js';
 import type { ContextMeta } from '../model/types.js';
-import { toAppError } from '../protocol/error-mapping.js';
 import { errorFrame } from '../protocol/reply-frame.js';
+import { isServerFault, TaskError, toTaskError } from '../protocol/task-error.js';
 import type { Arena } from '../shm/arena.js';
 import { SlotStatus, type SlotTable } from '../shm/slot-table.js';
 import { type CompactionPolicy, compactionDue } from '../storage/compaction-policy.js';
@@ -16,8 +15,8 @@ export interface SlotAccessOptions {
   lockTimeoutMs: number;
   /** When a write folds the log into a new snapshot (by the log's size). */
   compaction: CompactionPolicy;
-  /** Told of every failure that is the server's fault (5xx), with the request's trace id. */
-  onError?: (traceId: string, err: unknown, mapped: AppError) => void;
+  /** Told of every failure that is the server's fault, with the request's trace id. */
+  onError?: (traceId: string, err: unknown, mapped: TaskError) => void;
   /** Told of a compaction that failed after its write was committed (the write stands). */
   onCompactionFailure?: (contextId: string, err: unknown) => void;
 }
@@ -183,7 +182,8 @@ export class SlotAccess {
   checkIfMatch(slot: number, ifMatch: number | undefined): void {
     const version = this.slots.version(slot);
     if (ifMatch !== undefined && ifMatch !== version) {
-      throw preconditionFailed(
+      throw new TaskError(
+        'precondition_failed',
         `If-Match ${etagOf(ifMatch)} does not match the current version ${etagOf(version)}`,
       );
     }
@@ -191,23 +191,23 @@ export class SlotAccess {
 
   /** An error reply; failures that are the server's fault are reported with the trace id. */
   fail(at: SlotRef, err: unknown): ArrayBuffer {
-    const mapped = toAppError(err);
-    if (mapped.status >= 500) this.options.onError?.(at.traceId, err, mapped);
+    const mapped = toTaskError(err);
+    if (isServerFault(mapped.code)) this.options.onError?.(at.traceId, err, mapped);
     return errorFrame(mapped);
   }
 
   private checkSlot(at: SlotRef, expected: SlotStatus | readonly SlotStatus[]): void {
-    if (this.slots.generation(at.slot) !== at.gen) throw notFound('context not found');
+    if (this.slots.generation(at.slot) !== at.gen) {
+      throw new TaskError('not_found', 'context not found');
+    }
     const status = this.slots.status(at.slot);
     if (typeof expected === 'number' ? status === expected : expected.includes(status)) return;
     if (status === SlotStatus.Poisoned) {
-      throw new AppError(503, 'context_poisoned', 'the context is being reloaded; try again', {
-        'Retry-After': '1',
-      });
+      throw new TaskError('context_poisoned', 'the context is being reloaded; try again');
     }
     if (expected === SlotStatus.Ready && status === SlotStatus.Free) {
-      throw notFound('context not found');
+      throw new TaskError('not_found', 'context not found');
     }
-    throw new AppError(500, 'internal_error', `slot ${at.slot} is in an unexpected state`);
+    throw new TaskError('internal_error', `slot ${at.slot} is in an unexpected state`);
   }
 }

@@ -1,5 +1,5 @@
-import { AppError } from '../errors.js';
 import { errorFrame } from '../protocol/reply-frame.js';
+import { TaskError } from '../protocol/task-error.js';
 import type { Task } from '../protocol/tasks.js';
 import type { Arena } from '../shm/arena.js';
 import type { SlotTable } from '../shm/slot-table.js';
@@ -11,7 +11,7 @@ import { TurnTasks } from './turn-tasks.js';
 
 /** A task op with no case above: a compile error here, and a 500 if one arrives anyway. */
 function assertNever(task: never): never {
-  throw new AppError(500, 'internal_error', `unknown task ${(task as Task).op}`);
+  throw new TaskError('internal_error', `unknown task ${(task as Task).op}`);
 }
 
 /**
@@ -88,7 +88,7 @@ export class TaskDispatcher {
         return branches.deleteBranch(task, task.name);
       case 'crashWhileHolding':
         if (!this.faultInjection) {
-          return errorFrame(new AppError(404, 'not_found', 'fault injection is off'));
+          return errorFrame(new TaskError('not_found', 'fault injection is off'));
         }
         return contexts.crashWhileHolding(task, task.mode);
       default:

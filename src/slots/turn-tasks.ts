@@ -1,17 +1,25 @@
-import { AppError, badRequest, conflict } from '../errors.js';
 import {
   acceptsUserMessage,
   type ContextState,
   type FsmEvent,
   transition,
 } from '../fsm/state-machine.js';
-import type { ContentPart, ContextMeta, MessageNode, ToolCall } from '../model/types.js';
+import {
+  type ContentPart,
+  type ContextDto,
+  type ContextMeta,
+  type MessageNode,
+  statusName,
+  type ToolCall,
+} from '../model/types.js';
+import type { ChangeEvent } from '../protocol/change-events.js';
 import type { EngineMessage, PromptView } from '../protocol/messages.js';
 import { jsonFrame } from '../protocol/reply-frame.js';
+import { TaskError } from '../protocol/task-error.js';
 import { SlotStatus } from '../shm/slot-table.js';
 import type { ContextSlot } from './context-slot.js';
 import { lastMessageId, newMessage } from './context-tasks.js';
-import { contextDto, etagOf } from './dto.js';
+import { contextDto } from './dto.js';
 import { branchIndex, type ContextOp } from './ops.js';
 import type { SlotAccess, SlotRef } from './slot-access.js';
 
@@ -42,13 +50,12 @@ export class TurnTasks {
     return this.access.write(at, SlotStatus.Ready, (ctx) => {
       const meta = ctx.meta();
       if (!acceptsUserMessage(meta.current_state)) {
-        throw conflict(
-          `the context is busy (${meta.current_state}); wait until it is idle`,
+        throw new TaskError(
           'context_busy',
+          `the context is busy (${meta.current_state}); wait until it is idle`,
         );
       }
-      // Failed accepts a new message: the turn starts over from Idle.
-      const state = transition({ name: 'Idle', detail: null }, { type: 'UserMessageSent' });
+      const state = transition(stateOf(meta), { type: 'UserMessageSent' });
       const branch = branchIndex(meta, meta.active_branch_name);
       const now = Date.now();
       const { node, json } = newMessage(
@@ -64,7 +71,7 @@ export class TurnTasks {
           { t: 'append', branch: meta.active_branch_name, id: node.id, json, at: now },
         ],
       };
-      return this.reply(ctx, op, meta, [node]);
+      return this.reply(ctx, op, meta, [node], 'appended');
     });
   }
 
@@ -77,7 +84,7 @@ export class TurnTasks {
         return this.unchanged(ctx, meta);
       }
       const op: ContextOp = { t: 'meta', meta: withState(meta, state), at: Date.now() };
-      return this.reply(ctx, op, meta, []);
+      return this.reply(ctx, op, meta, [], 'appended');
     });
   }
 
@@ -100,7 +107,7 @@ export class TurnTasks {
       if (state.name !== meta.current_state || !sameDetail(state, meta)) {
         ops.push({ t: 'meta', meta: withState(meta, state), at: now });
       }
-      return this.reply(ctx, { t: 'batch', ops, at: now }, meta, nodes);
+      return this.reply(ctx, { t: 'batch', ops, at: now }, meta, nodes, 'appended');
     });
   }
 
@@ -113,7 +120,7 @@ export class TurnTasks {
     return this.access.write(at, SlotStatus.Ready, (ctx) => {
       const meta = ctx.meta();
       if (meta.current_state !== 'AwaitingToolApproval') {
-        throw badRequest('No pending tool approvals', 'no_pending_tool_approvals');
+        throw noPendingApprovals();
       }
       const node = this.lastMessage(ctx, meta);
       checkKnown(node, approve);
@@ -137,7 +144,7 @@ export class TurnTasks {
           { t: 'meta', meta: withState(meta, state), at: now },
         ],
       };
-      return this.reply(ctx, op, meta, [updated]);
+      return this.reply(ctx, op, meta, [updated], 'replaced');
     });
   }
 
@@ -146,9 +153,7 @@ export class TurnTasks {
     return this.access.write(at, SlotStatus.Ready, (ctx) => {
       const meta = ctx.meta();
       const node = this.lastMessage(ctx, meta);
-      if (pendingCalls(node).length === 0) {
-        throw badRequest('No pending tool approvals', 'no_pending_tool_approvals');
-      }
+      if (pendingCalls(node).length === 0) throw noPendingApprovals();
       checkKnown(node, approve);
       const wanted = new Set(approve);
       const updated: MessageNode = {
@@ -161,7 +166,8 @@ export class TurnTasks {
       };
       const now = Date.now();
       const json = encoder.encode(JSON.stringify(updated));
-      return this.reply(ctx, { t: 'replace', id: node.id, json, at: now }, meta, [updated]);
+      const op: ContextOp = { t: 'replace', id: node.id, json, at: now };
+      return this.reply(ctx, op, meta, [updated], 'replaced');
     });
   }
 
@@ -183,7 +189,7 @@ export class TurnTasks {
           userPrompt: branch.user_prompt,
           messages: parts.map((p) => JSON.parse(decoder.decode(p)) as MessageNode),
         };
-        return jsonFrame({ status: 200 }, view);
+        return jsonFrame({ outcome: 'ok' }, view);
       };
     });
   }
@@ -194,13 +200,18 @@ export class TurnTasks {
    */
   forceState(at: SlotRef, state: ContextState): ArrayBuffer {
     return this.access.write(at, SlotStatus.Ready, (ctx) => {
-      const meta = withState(ctx.meta(), state);
+      const before = ctx.meta();
+      const meta = withState(before, state);
       ctx.setMeta(meta);
       const stamp = { version: this.access.slots.version(at.slot) + 1, updatedAt: Date.now() };
       this.access.setStamp(at.slot, stamp);
       const dto = contextDto(ctx, meta, stamp);
+      const events = stepEvents(before, dto, []);
       return () =>
-        jsonFrame({ status: 200, etag: etagOf(stamp.version) }, { context: dto, messages: [] });
+        jsonFrame(
+          { outcome: 'ok', version: stamp.version, events },
+          { context: dto, messages: [] },
+        );
     });
   }
 
@@ -208,7 +219,7 @@ export class TurnTasks {
   private lastMessage(ctx: ContextSlot, meta: ContextMeta): MessageNode {
     const index = branchIndex(meta, meta.active_branch_name);
     const length = ctx.branchLength(index);
-    if (length === 0) throw badRequest('No pending tool approvals', 'no_pending_tool_approvals');
+    if (length === 0) throw noPendingApprovals();
     const json = ctx.recordJson(ctx.messageRef(index, length - 1)).slice();
     return JSON.parse(decoder.decode(json)) as MessageNode;
   }
@@ -217,24 +228,60 @@ export class TurnTasks {
     const stamp = this.access.stampOf(ctx.slot);
     const dto = contextDto(ctx, meta, stamp);
     return () =>
-      jsonFrame({ status: 200, etag: etagOf(stamp.version) }, { context: dto, messages: [] });
+      jsonFrame({ outcome: 'ok', version: stamp.version }, { context: dto, messages: [] });
   }
 
+  /**
+   * Commits a step and answers `{context, messages}`. Its live events: each message if they
+   * were appended (a replaced one, its tool calls decided, is not announced), then the new
+   * state if the state changed.
+   */
   private reply(
     ctx: ContextSlot,
     op: ContextOp,
     meta: ContextMeta,
     messages: MessageNode[],
+    how: 'appended' | 'replaced',
   ): () => ArrayBuffer {
     const { stamp, meta: after, summary } = this.access.commit(ctx, meta, op);
     const dto = contextDto(ctx, after, stamp);
+    const events = stepEvents(meta, dto, how === 'appended' ? messages : []);
     return () =>
-      jsonFrame({ status: 200, etag: etagOf(stamp.version), summary }, { context: dto, messages });
+      jsonFrame(
+        { outcome: 'ok', version: stamp.version, summary, events },
+        { context: dto, messages },
+      );
   }
 }
 
 function sameDetail(state: ContextState, meta: ContextMeta): boolean {
   return JSON.stringify(state.detail) === JSON.stringify(meta.state_detail);
+}
+
+/** A step's live events: each appended message, then the state reached if it changed. */
+function stepEvents(
+  before: ContextMeta,
+  after: ContextDto,
+  appended: MessageNode[],
+): ChangeEvent[] {
+  const events: ChangeEvent[] = appended.map((m) => ({ kind: 'message', data: m }));
+  const state: ContextState = { name: after.current_state, detail: after.state_detail };
+  if (state.name !== before.current_state || !sameDetail(state, before)) {
+    events.push({
+      kind: 'state',
+      data: {
+        state: state.name,
+        status: statusName(state.name),
+        detail: state.detail,
+        version: after.version,
+      },
+    });
+  }
+  return events;
+}
+
+function noPendingApprovals(): TaskError {
+  return new TaskError('no_pending_tool_approvals', 'No pending tool approvals');
 }
 
 function pendingCalls(node: MessageNode): ToolCall[] {
@@ -245,6 +292,6 @@ function checkKnown(node: MessageNode, ids: string[]): void {
   const known = new Set((node.tool_calls ?? []).map((c) => c.id));
   const unknown = ids.filter((id) => !known.has(id));
   if (unknown.length > 0) {
-    throw new AppError(400, 'validation_error', `unknown tool call id(s): ${unknown.join(', ')}`);
+    throw new TaskError('validation_error', `unknown tool call id(s): ${unknown.join(', ')}`);
   }
 }

@@ -1,48 +1,64 @@
 import { describe, expect, it } from 'vitest';
+import type { ResidentSet } from '../../src/cache/resident-set.js';
+import type { SummaryIndex } from '../../src/catalog/summary-index.js';
 import { ConversationEngine, ORPHANED_TURN } from '../../src/engine/conversation-engine.js';
 import { EventHub } from '../../src/events/event-hub.js';
 import { BuiltinProvider } from '../../src/llm/builtin-provider.js';
 import { createLogger } from '../../src/log.js';
-import type { Reply } from '../../src/pool/context-pool.js';
+import type { ContextPool, Reply } from '../../src/pool/context-pool.js';
 import type { PromptLibrary } from '../../src/prompts/prompt-library.js';
-import type { ContextService, ContextTask } from '../../src/service/context-service.js';
+import type { ChangeEvent } from '../../src/protocol/change-events.js';
+import {
+  errorFrame,
+  jsonFrame,
+  type ReplyHead,
+  readFrame,
+} from '../../src/protocol/reply-frame.js';
+import { TaskError, type TaskErrorCode } from '../../src/protocol/task-error.js';
+import type { Task } from '../../src/protocol/tasks.js';
+import { ContextService } from '../../src/service/context-service.js';
 import { builtinTools } from '../../src/tools/registry.js';
 
-const encoder = new TextEncoder();
-
-function reply(status: number, body: unknown, code?: string): Reply {
-  return { head: { status, code }, body: encoder.encode(JSON.stringify(body)) as Reply['body'] };
-}
+/** A reply as a worker frames it. */
+const reply = (head: ReplyHead, body: unknown): Reply => readFrame(jsonFrame(head, body));
+const failure = (code: TaskErrorCode, error: string): Reply =>
+  readFrame(errorFrame(new TaskError(code, error)));
 
 /**
  * A context left unsettled by a turn that is gone (its own settling failed): the next
  * send_message settles it in Failed, and that change is published like any step, so a
- * subscriber sees the `state` event. The context service is a stand-in that plays such a
- * context; the engine and the event hub are the real ones.
+ * subscriber sees the `state` event. The worker pool is a stand-in that plays such a
+ * context (its replies say what they committed, as a worker's do); the engine, the context
+ * service that publishes what was committed, and the event hub are the real ones.
  */
 describe('ConversationEngine: settling an orphaned turn', () => {
   it('publishes the Failed state to subscribers', async () => {
-    const tasks: ContextTask[] = [];
+    const tasks: Task[] = [];
     let begun = 0;
-    const contexts = {
-      run: async (_id: string, _trace: string, task: ContextTask) => {
+    const pool = {
+      run: async (task: Task) => {
         tasks.push(task);
         if (task.op === 'beginTurn') {
           begun++;
           // Busy the first time (the orphan), then the context is gone: the send stops there.
-          return begun === 1
-            ? reply(409, { error: 'busy', code: 'context_busy' }, 'context_busy')
-            : reply(404, { error: 'gone', code: 'not_found' }, 'not_found');
+          return begun === 1 ? failure('context_busy', 'busy') : failure('not_found', 'gone');
         }
         const context = {
           current_state: 'Failed',
           state_detail: { error: ORPHANED_TURN },
           version: 7,
         };
-        return reply(200, { context, messages: [] });
+        const state = { state: 'Failed', status: 'failed', detail: context.state_detail };
+        const events: ChangeEvent[] = [{ kind: 'state', data: { ...state, version: 7 } }];
+        return reply({ outcome: 'ok', version: 7, events }, { context, messages: [] });
       },
-    } as unknown as ContextService;
+    } as unknown as ContextPool;
+    const residents = {
+      acquire: async (id: string) => ({ id, slot: 0, gen: 1, release: () => {} }),
+    } as unknown as ResidentSet;
+    const index = { has: () => true } as unknown as SummaryIndex;
     const hub = new EventHub();
+    const contexts = new ContextService(pool, residents, index, hub);
     const engine = new ConversationEngine(
       contexts,
       new BuiltinProvider(),

@@ -47,6 +47,7 @@ const EVENTS: FsmEvent[] = [
 /** The transition table of docs/api.md, row by row: (from, event index) → to. Everything else is unchanged. */
 const TABLE: [ContextStateName, number, ContextStateName][] = [
   ['Idle', 0, 'ProcessingUserMessage'],
+  ['Failed', 0, 'ProcessingUserMessage'],
   ['ProcessingUserMessage', 1, 'AwaitingLLMResponse'],
   ['AwaitingLLMResponse', 2, 'StreamingLLMResponse'],
   ['AwaitingLLMResponse', 3, 'ProcessingLLMResponse'],

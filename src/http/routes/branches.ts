@@ -25,10 +25,7 @@ export function branchRoutes(deps: AppDeps): Hono<AppEnv> {
       from: fork.from_branch,
       atMessageId: fork.at_message_id,
     });
-    if (reply.head.status === 201) {
-      c.header('Location', `/v1/contexts/${id}/branches/${encodeURIComponent(fork.name)}`);
-    }
-    return sendReply(c, reply);
+    return sendReply(c, reply, `/v1/contexts/${id}/branches/${encodeURIComponent(fork.name)}`);
   });
 
   app.put('/:id/branches/:name', async (c) => {

@@ -13,14 +13,14 @@ import { ifMatchVersion, sendConditional, sendReply } from '../reply.js';
 
 /** `/v1/contexts` and `/v1/contexts/{id}`, including messages and state. */
 export function contextRoutes(deps: AppDeps): Hono<AppEnv> {
-  const { contexts: service, index, prompts, events } = deps;
-  const decoder = new TextDecoder();
+  const { contexts: service, index, prompts } = deps;
   const app = new Hono<AppEnv>();
 
   app.post('/', async (c) => {
     const config = parseCreateContext(await readJson(c));
     if (config.system_prompt_id !== null) prompts.require(config.system_prompt_id);
-    return sendReply(c, await service.create(config, c.get('traceId')));
+    const { id, reply } = await service.create(config, c.get('traceId'));
+    return sendReply(c, reply, `/v1/contexts/${id}`);
   });
 
   app.get('/', (c) => {
@@ -58,9 +58,7 @@ export function contextRoutes(deps: AppDeps): Hono<AppEnv> {
   app.delete('/:id', async (c) => {
     const id = requireUuid(c.req.param('id'));
     const ifMatch = ifMatchVersion(c);
-    const reply = await service.run(id, c.get('traceId'), { op: 'deleteContext', ifMatch });
-    if (reply.head.gone) events.close(id);
-    return sendReply(c, reply);
+    return sendReply(c, await service.run(id, c.get('traceId'), { op: 'deleteContext', ifMatch }));
   });
 
   app.get('/:id/state', async (c) => {
@@ -91,8 +89,6 @@ export function contextRoutes(deps: AppDeps): Hono<AppEnv> {
       message,
       ifMatch,
     });
-    if (reply.head.status === 201)
-      events.publish(id, 'message', JSON.parse(decoder.decode(reply.body)));
     return sendReply(c, reply);
   });
 

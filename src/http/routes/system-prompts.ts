@@ -1,7 +1,6 @@
 import { Hono } from 'hono';
-import { conflict } from '../../errors.js';
 import { parseNewPrompt, parsePromptContent, requirePromptId } from '../../model/validate.js';
-import type { IndexedSummary } from '../../slots/dto.js';
+import { removePrompt } from '../../service/prompt-removal.js';
 import { readJson } from '../body.js';
 import type { AppDeps, AppEnv } from '../env.js';
 
@@ -9,17 +8,6 @@ import type { AppDeps, AppEnv } from '../env.js';
 export function systemPromptRoutes(deps: AppDeps): Hono<AppEnv> {
   const { prompts, index } = deps;
   const app = new Hono<AppEnv>();
-
-  /** Contexts whose config or branches use prompt `id`, from the summary index. */
-  const usersOf = (id: string): string[] =>
-    index
-      .page(index.size, 0)
-      .filter((s) => {
-        const summary = s as Partial<IndexedSummary>;
-        const config = s.config as { system_prompt_id?: string | null } | undefined;
-        return summary.prompt_ids?.includes(id) || config?.system_prompt_id === id;
-      })
-      .map((s) => s.id);
 
   // `prompts` is the key clients of the original backend read. `system_prompts` (the same
   // list) is kept for clients of earlier releases of this server; it is deprecated.
@@ -43,17 +31,7 @@ export function systemPromptRoutes(deps: AppDeps): Hono<AppEnv> {
 
   app.delete('/:id', async (c) => {
     const id = requirePromptId(c.req.param('id'));
-    prompts.require(id);
-    if (c.req.query('force') !== 'true') {
-      const users = usersOf(id);
-      if (users.length > 0) {
-        throw conflict(
-          `system prompt "${id}" is used by ${users.length} context(s); add ?force=true to delete it anyway`,
-          'prompt_in_use',
-        );
-      }
-    }
-    await prompts.remove(id);
+    await removePrompt(prompts, index, id, c.req.query('force') === 'true');
     return c.body(null, 204);
   });
 
