@@ -81,6 +81,8 @@ export async function startServer(config: Config): Promise<RunningServer> {
       lockRegistry: lockRegistryBuffer,
       dataDir,
       fsync: config.fsync,
+      groupCommit: config.groupCommit,
+      faultSyncDelayMs: config.faultInjection ? config.faultSyncDelayMs : 0,
       lockTimeoutMs: config.lockTimeoutMs,
       compaction: {
         logRatio: config.compactLogRatio,

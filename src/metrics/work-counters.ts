@@ -30,7 +30,8 @@
  * | 12  | storageLoadBytes      | snapshot + log bytes read to load contexts                 |
  * | 13  | storageTornTails      | torn log tails dropped while loading                       |
  * | 14  | storageCompactionFailures | compactions that failed (the write they followed stands) |
- * | 15  | reserved              |                                                            |
+ * | 15  | storageLogSyncs       | log fdatasyncs that made appended frames durable (fewer    |
+ * |     |                       | than storageAppends when appends share a sync)             |
  *
  * Words are BigInt64 so no counter wraps; a worker adds once per non-zero column per task.
  * Task ops (src/pool/tasks.ts `TaskOp`) are matched by name. To count a new op separately,
@@ -57,6 +58,7 @@ export const OPS = [
   'fork',
   'updateBranch',
   'deleteBranch',
+  'syncLog',
   'other',
 ] as const;
 
@@ -78,6 +80,7 @@ export const WORK_COLUMNS = [
   'storageLoadBytes',
   'storageTornTails',
   'storageCompactionFailures',
+  'storageLogSyncs',
 ] as const;
 
 export type WorkColumn = (typeof WORK_COLUMNS)[number];

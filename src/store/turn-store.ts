@@ -220,7 +220,7 @@ export class TurnStore {
     return this.access.write(at, SlotStatus.Ready, (ctx) => {
       const meta = withState(ctx.meta(), state);
       ctx.setMeta(meta);
-      const stamp = { version: this.access.slots.version(at.slot) + 1, updatedAt: Date.now() };
+      const stamp = { version: this.access.stampOf(at.slot).version + 1, updatedAt: Date.now() };
       this.access.setStamp(at.slot, stamp);
       const dto = contextDto(ctx, meta, stamp);
       return () =>
