@@ -21,13 +21,13 @@ import { type Scrape, sample, scrape } from '../work/metrics.js';
  *   (FAULT_SYNC_DELAY_MS records it, storage/fault-syncs.ts), then a restart: every
  *   message, count and version any reader saw is there.
  *
- * Bounds: 2 × 100 appends; one 1 s delayed sync; TRIALS storms of 300–700 ms. About
- * 15–25 s on a 2-core box.
+ * Bounds: 2 × 100 appends; one 1 s delayed sync; TRIALS storms of 300–700 ms, each
+ * ended by the SIGKILL. About 20–30 s on a 2-core box.
  */
 
 const CLIENTS = 4;
 const APPENDS_PER_CLIENT = 25;
-const TRIALS = 3;
+const TRIALS = 4;
 
 function logSyncs(s: Scrape): number {
   let total = 0;
@@ -186,7 +186,8 @@ function cutLogsToSynced(dataDir: string): number {
   return cut;
 }
 
-async function storm(base: string, ids: string[], seen: Map<string, Seen>, ms: number) {
+/** Appends and reads on every context until the server dies (each request's fate noted). */
+async function storm(base: string, ids: string[], seen: Map<string, Seen>) {
   let stop = false;
   const writers = Array.from({ length: CLIENTS }, async (_, w) => {
     for (let n = 0; !stop; n++) {
@@ -219,9 +220,13 @@ async function storm(base: string, ids: string[], seen: Map<string, Seen>, ms: n
       }
     }
   });
-  await new Promise((r) => setTimeout(r, ms));
-  stop = true;
-  return Promise.allSettled([...writers, ...readers]);
+  const all = Promise.allSettled([...writers, ...readers]);
+  return {
+    end: async () => {
+      stop = true;
+      await all;
+    },
+  };
 }
 
 describe('group commit: nothing a reader saw is lost in a crash', () => {
@@ -243,10 +248,10 @@ describe('group commit: nothing a reader saw is lost in a crash', () => {
     let cutLogs = 0;
     for (let trial = 0; trial < TRIALS; trial++) {
       const running = server;
-      const done = storm(running.url, ids, seen, 300 + Math.floor(Math.random() * 400));
+      const load = await storm(running.url, ids, seen);
       await new Promise((r) => setTimeout(r, 300 + Math.floor(Math.random() * 400)));
-      await running.kill();
-      await done;
+      await running.kill(); // while appends and reads are in flight
+      await load.end();
       cutLogs += cutLogsToSynced(data.dir);
       server = await startServerProcess(data.dir, env);
       for (const id of ids) {
