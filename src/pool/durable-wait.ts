@@ -4,6 +4,9 @@ import { errorFrame, type ReplyHead, readFrame } from './frame.js';
 
 type Outcome = 'durable' | 'gone' | 'failed' | 'timeout';
 
+/** Pause before asking again for a sync that did not happen. */
+const RETRY_MS = 10;
+
 /**
  * The main thread's side of group commit (src/store/group-commit.ts): an append's 201 is
  * sent only once the slot's published version has reached the append's version, i.e. its
@@ -83,16 +86,20 @@ export class DurableWait {
         owner = current;
         ownerSince = now;
       }
+      let waitMs = Math.min(deadline - now, this.takeoverMs);
       if (current === 0 || now - ownerSince >= this.takeoverMs) {
         await this.sync(slot, gen, current);
         ownerSince = performance.now();
-        continue;
+        // A request that changed nothing (the pool saturated, the lock busy) is retried
+        // after a short pause, not in a loop.
+        waitMs = Math.min(deadline - ownerSince, RETRY_MS);
+        if (waitMs <= 0) continue;
       }
       const wait = Atomics.waitAsync(
         this.slots.i32,
         this.slots.syncEventsIndex(slot),
         events,
-        Math.min(deadline - now, this.takeoverMs),
+        waitMs,
       );
       if (wait.async) await wait.value;
     }

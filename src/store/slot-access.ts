@@ -121,6 +121,8 @@ export class SlotAccess {
       reply = work(ctx);
       if (this.pending === undefined) this.settle(ctx);
     } catch (err) {
+      const claim = (this.pending as PendingAppend | undefined)?.claim;
+      if (claim !== undefined) this.slots.releaseSync(at.slot, claim.token);
       this.pending = undefined;
       return this.fail(at, err);
     } finally {
