@@ -17,8 +17,9 @@ const RETRY_MS = 10;
  * When no sync is in flight and the append is still not durable, or the sync in flight
  * has held the slot longer than `takeoverMs` (its thread died or its disk hangs), this
  * asks a worker for a sync (`requestSync`, one at a time per slot), taking over from the
- * stale one. Past `timeoutMs` the append answers 503 `sync_timeout` (its frame is made
- * durable by the next sync). A slot poisoned by a failed sync answers 500 `storage_error`;
+ * stale one. Past `timeoutMs` (LOCK_TIMEOUT_MS) the append answers 503 `lock_timeout`,
+ * the code of every deadline of a context's lock; unlike a lock wait's, its frame is in
+ * the log and becomes durable (and visible) with the next sync. A slot poisoned by a failed sync answers 500 `storage_error`;
  * a slot vacated meanwhile (the context was deleted) 404.
  */
 export class DurableWait {
@@ -57,7 +58,9 @@ export class DurableWait {
         );
       case 'timeout':
         return readFrame(
-          errorFrame(serviceUnavailable('the write is not durable yet; try again', 'sync_timeout')),
+          errorFrame(
+            serviceUnavailable('the write was not made durable in time; try again', 'lock_timeout'),
+          ),
         );
     }
   }
