@@ -44,6 +44,9 @@ export interface Committed {
   summary: ContextSummary;
 }
 
+/** Syncs an append that claimed the sync makes before replying: its own, and the next. */
+const LEADER_ROUNDS = 2;
+
 /** An append written under the lock whose sync happens after the lock is released. */
 interface PendingAppend {
   slot: number;
@@ -136,6 +139,14 @@ export class SlotAccess {
       } catch (err) {
         return this.fail(at, err);
       }
+      // Appends written during that sync wait for the next: syncing them here saves the
+      // main thread a dispatch (bounded: this reply waits for it). This append is durable
+      // already, so a failure here is theirs (the slot is poisoned), not its.
+      try {
+        for (let round = 1; round < LEADER_ROUNDS && this.syncNext(at, 0); round++);
+      } catch {
+        // Reported to the appends that were waiting for it.
+      }
     }
     // Unless this thread's sync published it, the main thread holds the reply until the
     // append is published (src/pool/durable-wait.ts).
@@ -148,11 +159,24 @@ export class SlotAccess {
    * durable and visible. Answers 200 whether or not there was anything to do.
    */
   syncPending(at: SlotRef, staleOwner: number): ArrayBuffer {
-    const done = () => jsonFrame({ status: 200 }, undefined);
+    try {
+      this.syncNext(at, staleOwner);
+    } catch (err) {
+      return this.fail(at, err);
+    }
+    return jsonFrame({ status: 200 }, undefined);
+  }
+
+  /**
+   * Claims the slot's sync (from 0, or from `staleOwner`) if anything written is not yet
+   * published, then syncs and publishes it. Returns whether it synced.
+   */
+  private syncNext(at: SlotRef, staleOwner: number): boolean {
     const slot = at.slot;
-    if (this.slots.generation(slot) !== at.gen) return done();
+    if (this.slots.generation(slot) !== at.gen) return false;
+    if (this.slots.writtenVersion(slot) <= this.slots.version(slot)) return false;
     const token = this.slots.newSyncToken();
-    if (!this.slots.claimSync(slot, token, staleOwner)) return done();
+    if (!this.slots.claimSync(slot, token, staleOwner)) return false;
     try {
       const lock = this.slots.lock(slot);
       lock.readLock(this.options.lockTimeoutMs);
@@ -166,15 +190,12 @@ export class SlotAccess {
       } finally {
         lock.readUnlock();
       }
-      if (state.version > this.slots.version(slot)) {
-        this.syncAndPublish(slot, token, state, pending);
-      }
-    } catch (err) {
-      return this.fail(at, err);
+      if (state.version <= this.slots.version(slot)) return false;
+      this.syncAndPublish(slot, token, state, pending);
+      return true;
     } finally {
       this.slots.releaseSync(slot, token);
     }
-    return done();
   }
 
   /**
