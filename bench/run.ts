@@ -181,6 +181,9 @@ async function main(): Promise<void> {
   const tmp = mkdtempSync(join(tmpdir(), 'ccs-bench-'));
   const bench: Bench = {
     profile,
+    ...(values.only === undefined
+      ? {}
+      : { only: new Set(values.only.split(',').map((s) => s.trim().toUpperCase())) }),
     results,
     tmp,
     log,

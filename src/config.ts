@@ -24,6 +24,8 @@ export interface Config {
   llmTimeoutMs: number;
   apiToken: string | undefined;
   fsync: boolean;
+  groupCommit: boolean;
+  faultSyncDelayMs: number;
   compactLogRatio: number;
   compactMinLogBytes: number;
   compactAfterRecords: number;
@@ -147,6 +149,14 @@ const settings: { [K in keyof Config]: Setting<K> } = {
   },
   apiToken: { key: 'apiToken', env: 'API_TOKEN', parse: optionalText, fallback: () => undefined },
   fsync: { key: 'fsync', env: 'FSYNC', parse: boolean, fallback: () => true },
+  groupCommit: { key: 'groupCommit', env: 'GROUP_COMMIT', parse: boolean, fallback: () => true },
+  // Tests only, and only with FAULT_INJECTION (see storage/fault-syncs.ts).
+  faultSyncDelayMs: {
+    key: 'faultSyncDelayMs',
+    env: 'FAULT_SYNC_DELAY_MS',
+    parse: integer(0, 10_000),
+    fallback: () => 0,
+  },
   faultInjection: {
     key: 'faultInjection',
     env: 'FAULT_INJECTION',

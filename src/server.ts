@@ -125,6 +125,8 @@ export async function buildServer(config: Config): Promise<ServerApp> {
       lockRegistry: lockRegistryBuffer,
       dataDir,
       fsync: config.fsync,
+      groupCommit: config.groupCommit,
+      faultSyncDelayMs: config.faultInjection ? config.faultSyncDelayMs : 0,
       lockTimeoutMs: config.lockTimeoutMs,
       compaction: {
         logRatio: config.compactLogRatio,

@@ -26,6 +26,7 @@ const log = createLogger(init.logLevel, { thread: threadId });
 const storage = new FileStorage({
   dir: init.dataDir,
   fsync: init.fsync,
+  faultSyncDelayMs: init.faultSyncDelayMs,
   onWarning: (msg, err) => log.warn({ err }, msg),
 });
 /** Adds each task's work (work meter + storage counters) to the shared /metrics counters. */
@@ -40,6 +41,7 @@ const dispatcher = new TaskDispatcher(
   {
     lockTimeoutMs: init.lockTimeoutMs,
     compaction: init.compaction,
+    groupCommit: init.groupCommit,
     onError: (traceId, err, mapped) =>
       log.error({ traceId, err, code: mapped.code }, 'task failed'),
     onCompactionFailure: (contextId, err) =>

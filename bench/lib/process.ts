@@ -7,8 +7,21 @@ import { fileURLToPath } from 'node:url';
 export const PRODUCT_MAIN = fileURLToPath(new URL('../../src/main.js', import.meta.url));
 export const BASELINE_MAIN = fileURLToPath(new URL('../baselines/server.js', import.meta.url));
 
-export type SystemName = 'product' | 'mutex-clone' | 'single-thread' | 'ceiling';
-export type BaselineKind = Exclude<SystemName, 'product'>;
+export type SystemName =
+  | 'product'
+  | 'product-sync-under-lock'
+  | 'mutex-clone'
+  | 'single-thread'
+  | 'ceiling';
+export type BaselineKind = Exclude<SystemName, 'product' | 'product-sync-under-lock'>;
+
+/**
+ * The product as it was before group commit (`GROUP_COMMIT=false`: each write holds its
+ * context's lock across its own fdatasync), run beside the product in S3 and S5 so that
+ * their targets compare with it in the same run.
+ */
+export const SYNC_UNDER_LOCK = 'product-sync-under-lock';
+export const SYNC_UNDER_LOCK_ENV = { GROUP_COMMIT: 'false' };
 
 export const BASELINES: readonly BaselineKind[] = ['mutex-clone', 'single-thread', 'ceiling'];
 

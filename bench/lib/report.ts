@@ -24,7 +24,7 @@ function casesOf(runs: RunRecord[]): string[] {
   return [...new Set(runs.map((r) => r.case))];
 }
 
-const SYSTEMS = ['product', 'mutex-clone', 'single-thread', 'ceiling'];
+const SYSTEMS = ['product', 'product-sync-under-lock', 'mutex-clone', 'single-thread', 'ceiling'];
 const bySystem = (a: RunRecord, b: RunRecord) =>
   SYSTEMS.indexOf(a.system) - SYSTEMS.indexOf(b.system);
 
@@ -184,7 +184,7 @@ function scenarioSection(results: BenchResults): string[] {
   }
   const s5 = runsOf(results, 'S5');
   if (s5.length > 0) {
-    const base = s5[0]!.result.write;
+    const baseOf = (system: string) => s5.find((r) => r.system === system)?.result.write;
     out.push(
       '### S5 — appends to a small and to a large context (product)',
       '',
@@ -193,6 +193,7 @@ function scenarioSection(results: BenchResults): string[] {
       table(
         [
           'context',
+          'system',
           'appends/s',
           'mean ms',
           'p50 ms',
@@ -205,8 +206,10 @@ function scenarioSection(results: BenchResults): string[] {
         s5.map((run) => {
           const w = run.result.write;
           const st = run.result.storage;
+          const base = baseOf(run.system);
           return [
             run.case,
+            `**${run.system}**`,
             w ? num(w.rps) : '—',
             ms(w?.mean),
             ms(w?.p50),
@@ -318,7 +321,7 @@ function s5Description(results: BenchResults, connections: number): string {
     logRatio === undefined
       ? "in this run, every 1,000 log records (`COMPACT_AFTER_RECORDS`, the rule and default of that version) a context's log was folded into a snapshot of the whole context. S5 now runs with `COMPACT_LOG_RATIO=0.25` instead, not the shipped default of 1, so that a bounded run crosses several compactions of both contexts; these figures predate that"
       : `S5's product runs with \`COMPACT_LOG_RATIO=${logRatio}\`, not the shipped default of 1: a context's log is folded into a snapshot once it holds ${logRatio} × the snapshot's bytes (and at least \`COMPACT_MIN_LOG_BYTES\`, 1 MiB), so that a bounded run crosses several compactions of both contexts, the large one included (at the default ratio it would need about 4 times as many appends)`;
-  return `${num(results.settings.appendCount)} appends (\`POST …/messages\`, 1 KB) to one context, ${connections} connections (appends to one context serialise on its write lock; each is fsynced before it is acknowledged; ${compaction}). The warm-up appends to a third context. The case names the context's size before the run. *Bytes written / append* is what the server's own counters say the measured appends wrote to storage, log frames + compacted snapshots, divided by the appends${logRatio === undefined ? ' (not counted in this run: —)' : ''}. The baselines are not run here: they persist nothing, so the comparison is the product against itself, as the target asks.`;
+  return `${num(results.settings.appendCount)} appends (\`POST …/messages\`, 1 KB) to one context, ${connections} connections (each append is fsynced before it is acknowledged; the product's appends share fdatasyncs (group commit), **product-sync-under-lock** is the product with \`GROUP_COMMIT=false\`, the code before group commit, where appends serialise on the context's write lock held across each one's own fdatasync, serving a copy of the same data; ${compaction}). The warm-up appends to a third context. The case names the context's size before the run. *Bytes written / append* is what the server's own counters say the measured appends wrote to storage, log frames + compacted snapshots, divided by the appends${logRatio === undefined ? ' (not counted in this run: —)' : ''}. The baselines are not run here: they persist nothing, so the comparison is the product against itself (group commit on and off), as the target asks.`;
 }
 
 export function renderMarkdown(results: BenchResults, analysis: string | null): string {

@@ -1,4 +1,4 @@
-import { readdirSync, statSync } from 'node:fs';
+import { cpSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { readSeedFile } from '../baselines/seed.js';
@@ -29,6 +29,8 @@ import {
   BASELINES,
   rssOf,
   type ServerProcess,
+  SYNC_UNDER_LOCK,
+  SYNC_UNDER_LOCK_ENV,
   type SystemName,
   startBaseline,
   startProcess,
@@ -79,6 +81,8 @@ export interface Profile {
 
 export interface Bench {
   profile: Profile;
+  /** The scenarios to run (`--only`), or undefined for all. */
+  only?: ReadonlySet<string>;
   /** Seconds since the run started. */
   elapsed: () => number;
   /** Seconds spent so far re-measuring noisy runs. */
@@ -91,6 +95,10 @@ export interface Bench {
 const ALL: readonly SystemName[] = ['product', ...BASELINES];
 /** Systems that hold contexts as data (the ceiling only replays precomputed answers). */
 const OBJECT_SYSTEMS: readonly SystemName[] = ['product', 'mutex-clone', 'single-thread'];
+/** S3 also runs the product as it was before group commit, on a copy of the same data. */
+const S3_SYSTEMS: readonly SystemName[] = [...OBJECT_SYSTEMS, SYNC_UNDER_LOCK];
+
+const wants = (bench: Bench, scenario: string) => bench.only?.has(scenario) ?? true;
 
 const fmt = (n: number, digits = 0) =>
   n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
@@ -332,12 +340,22 @@ export async function mainPhase(bench: Bench): Promise<void> {
 
     const hot = ids.get('hot')!;
     const c = profile.readConnections;
-    await compare('S1', 'hot page', ALL, [{ method: 'GET', paths: [hotPagePath(hot)] }], c);
-    await compare('S2', 'context DTO', ALL, [{ method: 'GET', paths: [contextPath(hot)] }], c);
-    for (const n of plan.pageSizes) {
+    if (wants(bench, 'S1')) {
+      await compare('S1', 'hot page', ALL, [{ method: 'GET', paths: [hotPagePath(hot)] }], c);
+    }
+    if (wants(bench, 'S2')) {
+      await compare('S2', 'context DTO', ALL, [{ method: 'GET', paths: [contextPath(hot)] }], c);
+    }
+    for (const n of wants(bench, 'S4') ? plan.pageSizes : []) {
       const path = lastPagePath(ids.get(pageKey(n))!, n);
       await compare('S4', `${fmt(n)} messages`, ALL, [{ method: 'GET', paths: [path] }], c);
     }
+    if (!wants(bench, 'S3')) return;
+    // The comparison product serves a copy of the product's data (nothing is written to
+    // it after seeding but S3's own appends).
+    const copy = join(bench.tmp, 'main-data-sync-under-lock');
+    cpSync(join(bench.tmp, 'main-data'), copy, { recursive: true });
+    servers.set(SYNC_UNDER_LOCK, await startProduct(copy, { env: SYNC_UNDER_LOCK_ENV }));
 
     // S3: each system read-only, then at once mixed (9 reads : 1 append, every connection).
     const readPaths = mixedReadPaths(ids, plan);
@@ -353,7 +371,7 @@ export async function mainPhase(bench: Bench): Promise<void> {
     const request = `GET page of 50 of ${plan.mixedContexts} contexts`;
     await measureUnits(
       bench,
-      ordered(OBJECT_SYSTEMS).map((system, order) => {
+      ordered(S3_SYSTEMS).map((system, order) => {
         const base = { scenario: 'S3', system, order, request };
         const server = servers.get(system)!;
         return [
@@ -378,18 +396,20 @@ export async function mainPhase(bench: Bench): Promise<void> {
 
 /**
  * S5: appends to a context of 10 and to one of 10,000 messages, on a product of their own
- * (the baselines keep nothing durable, so their appends cost nothing comparable). Each
- * measured run makes a fixed number of appends, so both contexts grow by the same count;
- * the warm-up appends to a third context. The server's own counters give the bytes each
- * run wrote to storage (log frames and compacted snapshots) beside its time.
+ * (the baselines keep nothing durable, so their appends cost nothing comparable), and on
+ * the product as it was before group commit (GROUP_COMMIT=false), serving a copy of the
+ * same seeded data, one system after the other. Each measured run makes a fixed number
+ * of appends, so both contexts grow by the same count; the warm-up appends to a third
+ * context. The server's own counters give the bytes each run wrote to storage (log frames
+ * and compacted snapshots) beside its time.
  */
 export async function appendPhase(bench: Bench): Promise<void> {
   const plan = MAIN_PLAN;
   const { profile } = bench;
   const largest = Math.max(...plan.pageSizes);
-  const product = await startProduct(join(bench.tmp, 'append-data'), {
-    env: { COMPACT_LOG_RATIO: String(profile.appendCompactLogRatio) },
-  });
+  const env = { COMPACT_LOG_RATIO: String(profile.appendCompactLogRatio) };
+  const product = await startProduct(join(bench.tmp, 'append-data'), { env });
+  let syncUnderLock: ServerProcess | undefined;
   try {
     const specs = [
       { key: 'append-small', messages: plan.smallAppendMessages },
@@ -404,39 +424,46 @@ export async function appendPhase(bench: Bench): Promise<void> {
       specs,
       'S5 dataset (product, through its API)',
     );
+    const copy = join(bench.tmp, 'append-data-sync-under-lock');
+    cpSync(join(bench.tmp, 'append-data'), copy, { recursive: true });
+    syncUnderLock = await startProduct(copy, { env: { ...env, ...SYNC_UNDER_LOCK_ENV } });
     const body = JSON.stringify(messageBody(2, plan.messageBytes));
     const warmup: LoadRequest = {
       method: 'POST',
       paths: [appendPath(ids.get('append-warmup')!)],
       body,
     };
-    // One round: a second one would start from contexts the first one grew.
-    await measureUnits(
-      bench,
-      (
-        [
-          [`${fmt(plan.smallAppendMessages)} messages`, 'append-small'],
-          [`${fmt(largest)} messages`, 'append-large'],
-        ] as const
-      ).map(([caseName, key]) => [
+    const cases = [
+      [`${fmt(plan.smallAppendMessages)} messages`, 'append-small'],
+      [`${fmt(largest)} messages`, 'append-large'],
+    ] as const;
+    // One round per system: a second one would start from contexts the first one grew.
+    // The order of the two systems alternates from one case to the next.
+    const units = cases.flatMap(([caseName, key], i) => {
+      const systems: [SystemName, ServerProcess][] = [
+        ['product', product],
+        [SYNC_UNDER_LOCK, syncUnderLock!],
+      ];
+      if (i % 2 === 1) systems.reverse();
+      return systems.map(([system, server], order) => [
         {
           record: {
             scenario: 'S5',
             case: caseName,
-            system: 'product',
-            order: 0,
+            system,
+            order,
             request: `${fmt(profile.appendCount)} × POST /v1/contexts/{id}/messages (1 KB)`,
           },
-          server: product,
-          requests: [{ method: 'POST', paths: [appendPath(ids.get(key)!)], body }],
+          server,
+          requests: [{ method: 'POST' as const, paths: [appendPath(ids.get(key)!)], body }],
           connections: profile.appendConnections,
           extra: { warmupRequests: [warmup], amount: profile.appendCount, storageWork: true },
         },
-      ]),
-      1,
-    );
+      ]);
+    });
+    await measureUnits(bench, units, 1);
   } finally {
-    await product.stop();
+    await Promise.all([product.stop(), syncUnderLock?.stop()]);
   }
 }
 

@@ -47,6 +47,10 @@ const WORK_METRICS: Record<WorkColumn, [name: string, help: string]> = {
   ],
   storageLoadBytes: ['ccs_storage_load_bytes_total', 'Snapshot and log bytes read by loads'],
   storageTornTails: ['ccs_storage_torn_tails_total', 'Torn log tails dropped while loading'],
+  storageLogSyncs: [
+    'ccs_storage_log_syncs_total',
+    'Log fdatasyncs that made appended frames durable (appends that arrive together share one)',
+  ],
   storageCompactionFailures: [
     'ccs_storage_compaction_failures_total',
     'Compactions that failed after their write was committed (retried at the next write)',

@@ -32,7 +32,8 @@ import type { TaskOp } from '../protocol/tasks.js';
  * | 12  | storageLoadBytes      | snapshot + log bytes read to load contexts                 |
  * | 13  | storageTornTails      | torn log tails dropped while loading                       |
  * | 14  | storageCompactionFailures | compactions that failed (the write they followed stands) |
- * | 15  | reserved              |                                                            |
+ * | 15  | storageLogSyncs       | log fdatasyncs that made appended frames durable (fewer    |
+ * |     |                       | than storageAppends when appends share a sync)             |
  *
  * Words are BigInt64 so no counter wraps; a worker adds once per non-zero column per task.
  * Rows are positional: the buffer is created by the main thread from this same list, so
@@ -60,6 +61,7 @@ export const OPS = [
   'fork',
   'updateBranch',
   'deleteBranch',
+  'syncLog',
   'other',
 ] as const satisfies readonly (TaskOp | 'other')[];
 
@@ -86,6 +88,7 @@ const ROW_OF_OP = {
   fork: 'fork',
   updateBranch: 'updateBranch',
   deleteBranch: 'deleteBranch',
+  syncLog: 'syncLog',
   crashWhileHolding: 'other',
 } as const satisfies Record<TaskOp, MetricOp>;
 
@@ -105,6 +108,7 @@ export const WORK_COLUMNS = [
   'storageLoadBytes',
   'storageTornTails',
   'storageCompactionFailures',
+  'storageLogSyncs',
 ] as const;
 
 export type WorkColumn = (typeof WORK_COLUMNS)[number];

@@ -24,6 +24,7 @@ function currentTotals(storage: StorageStats, out: WorkSample): WorkSample {
   out.storageCompactionFailures = storage.compactionFailures;
   out.storageLoadBytes = storage.loadBytes;
   out.storageTornTails = storage.tornTails;
+  out.storageLogSyncs = storage.logSyncs;
   return out;
 }
 
@@ -36,6 +37,7 @@ export function zeroStats(): StorageStats {
   return {
     appends: 0,
     appendBytes: 0,
+    logSyncs: 0,
     snapshotBytes: 0,
     compactions: 0,
     compactBytes: 0,

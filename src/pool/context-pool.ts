@@ -3,6 +3,8 @@ import { AppError, serviceUnavailable } from '../errors.js';
 import { appErrorOf } from '../protocol/error-mapping.js';
 import { type ReplyHead, readFrame } from '../protocol/reply-frame.js';
 import type { Task } from '../protocol/tasks.js';
+import { SlotTable } from '../shm/slot-table.js';
+import { DurableWait } from './durable-wait.js';
 import type { WorkerInit } from './worker-init.js';
 
 export interface Reply {
@@ -23,6 +25,8 @@ const WORKER_ENTRY = new URL('../../workers/context-worker.js', import.meta.url)
  */
 export class ContextPool {
   private readonly piscina: Piscina;
+  /** Holds each append's 201 until it is durable (group commit). */
+  private readonly durable: DurableWait;
 
   constructor(
     init: WorkerInit,
@@ -45,6 +49,12 @@ export class ContextPool {
       idleTimeout: Number.POSITIVE_INFINITY,
       workerData,
     });
+    this.durable = new DurableWait(
+      new SlotTable(init.slotTable),
+      init.lockTimeoutMs,
+      (slot, gen, staleOwner) =>
+        this.piscina.run({ op: 'syncLog', slot, gen, staleOwner, traceId: 'group-commit' }),
+    );
   }
 
   /** Messages workers post outside tasks (e.g. their lock-owner announcement). */
@@ -70,7 +80,11 @@ export class ContextPool {
       }
       throw new AppError(500, 'internal_error', 'a worker failed while handling the request');
     }
-    return readFrame(buffer);
+    const reply = readFrame(buffer);
+    if (task.op === 'appendMessage' && reply.head.outcome === 'created') {
+      return this.durable.settle(task.slot, task.gen, reply);
+    }
+    return reply;
   }
 
   async close(): Promise<void> {

@@ -8,6 +8,10 @@ export interface WorkerInit {
   lockRegistry: SharedArrayBuffer;
   dataDir: string;
   fsync: boolean;
+  /** Appends share log syncs (GROUP_COMMIT; slots/group-commit.ts). */
+  groupCommit: boolean;
+  /** FAULT_SYNC_DELAY_MS when FAULT_INJECTION is on, else 0 (storage/fault-syncs.ts). */
+  faultSyncDelayMs: number;
   lockTimeoutMs: number;
   compaction: CompactionPolicy;
   logLevel: string;

@@ -38,6 +38,8 @@ export type Task =
     })
   | (SlotTask & { op: 'updateBranch'; name: string; update: BranchUpdate })
   | (SlotTask & { op: 'deleteBranch'; name: string })
-  | (SlotTask & { op: 'crashWhileHolding'; mode: 'read' | 'write' });
+  | (SlotTask & { op: 'crashWhileHolding'; mode: 'read' | 'write' })
+  /** Sync the appends written to the log but not yet durable (slots/group-commit.ts). */
+  | (SlotTask & { op: 'syncLog'; staleOwner: number });
 
 export type TaskOp = Task['op'];

@@ -10,36 +10,55 @@ import type { Ref } from './arena.js';
  *
  * Table header (Int32 words at byte 0): word 0 = slot count; word 1 = VACATES, how many
  * times any slot was vacated (workers close the log fds they keep for vacated slots when it
- * moves); words 2–15 reserved.
+ * moves); word 2 = SYNC_TOKENS, a counter from which every log sync takes a unique token
+ * (see SYNC_OWNER); words 3–15 reserved.
  *
  * Slot s starts at word `HEADER_WORDS + s * SLOT_WORDS`:
  *
- * | word  | name           | meaning                                                    |
- * |-------|----------------|------------------------------------------------------------|
- * | 0–3   | LOCK           | the context's reader-writer lock (see sync/rwlock.ts)       |
- * | 4     | STATUS         | FREE 0, READY 1, POISONED 2                                 |
- * | 5     | GENERATION     | bumped whenever the slot is vacated; a task names the      |
- * |       |                | generation it expects, so a stale task cannot touch a new  |
- * |       |                | occupant                                                   |
- * | 6     | META_REF       | arena ref of the context's encoded metadata record         |
- * | 7     | BRANCHES_REF   | arena ref of the branch table (see slots/context-slot.ts)  |
- * | 8     | VERSION        | committed-write counter, the ETag                          |
- * | 9     | RESIDENT_UNITS | arena units (8 bytes) held by this context                 |
- * | 10    | LOG_RECORDS    | storage log records since the last snapshot                |
- * | 11    | LOG_BYTES      | storage log bytes since the last snapshot (u32, saturated) |
- * | 12–13 | UPDATED_AT     | float64 epoch milliseconds of the last committed write     |
- * | 14    | SNAPSHOT_BYTES | bytes of the context's snapshot file (u32, saturated)      |
- * | 15    | reserved       |                                                            |
+ * | word  | name             | meaning                                                  |
+ * |-------|------------------|----------------------------------------------------------|
+ * | 0–3   | LOCK             | the context's reader-writer lock (see sync/rwlock.ts)     |
+ * | 4     | STATUS           | FREE 0, READY 1, POISONED 2                               |
+ * | 5     | GENERATION       | bumped whenever the slot is vacated; a task names the    |
+ * |       |                  | generation it expects, so a stale task cannot touch a new|
+ * |       |                  | occupant                                                 |
+ * | 6     | META_REF         | arena ref of the context's encoded metadata record       |
+ * | 7     | BRANCHES_REF     | arena ref of the branch table (see slots/context-slot.ts)|
+ * | 8     | VERSION          | the PUBLISHED version: the newest committed write that is|
+ * |       |                  | durable (fdatasynced) and visible to readers; the ETag   |
+ * | 9     | RESIDENT_UNITS   | arena units (8 bytes) held by this context               |
+ * | 10    | LOG_RECORDS      | storage log records since the last snapshot              |
+ * | 11    | LOG_BYTES        | log bytes written since the last snapshot (u32,          |
+ * |       |                  | saturated): the log file's length, synced or not         |
+ * | 12–13 | UPDATED_AT       | float64 epoch ms of the published version's write        |
+ * | 14    | SNAPSHOT_BYTES   | bytes of the context's snapshot file (u32, saturated)    |
+ * | 15    | WRITTEN_VERSION  | the newest write in the log and in memory: writers build |
+ * |       |                  | on it; ahead of VERSION while that write's sync is in    |
+ * |       |                  | flight (slots/group-commit.ts)                           |
+ * | 16–17 | WRITTEN_AT       | float64 epoch ms of WRITTEN_VERSION's write              |
+ * | 18    | SYNC_OWNER       | 0, or the token of the one log sync in flight for this   |
+ * |       |                  | slot (claimed by compare-exchange from 0, or from a stale|
+ * |       |                  | token by a takeover; released by compare-exchange to 0)  |
+ * | 19    | SYNC_EVENTS      | bumped, then notified, whenever VERSION moves, a sync    |
+ * |       |                  | ends or the slot is poisoned or vacated: what appends    |
+ * |       |                  | waiting to be durable Atomics.wait / waitAsync on        |
+ * | 20    | DURABLE_LOG_BYTES| log bytes known fdatasynced, the length at VERSION (u32, |
+ * |       |                  | saturated): a failed sync cuts the log back to it        |
+ * | 21–31 | reserved         |                                                          |
  *
- * Words 4–15 are written only under the slot's write lock and read under its read lock,
- * except STATUS, GENERATION and VERSION, which are also read with Atomics.load by the
- * main thread as hints (for example to answer If-None-Match without a dispatch).
+ * Words 4–17 and 20 are written only under the slot's write lock and read under its read
+ * lock, except STATUS, GENERATION and VERSION, which are also read with Atomics.load by the
+ * main thread as hints (for example to answer If-None-Match without a dispatch, or to see
+ * that an append became durable). SYNC_OWNER and SYNC_EVENTS are only touched with Atomics,
+ * with or without the lock. Readers read VERSION and UPDATED_AT (and each branch's
+ * PUBLISHED length, slots/context-slot.ts), never the WRITTEN words: they see a write only
+ * once it is durable.
  */
 export const SlotStatus = { Free: 0, Ready: 1, Poisoned: 2 } as const;
 export type SlotStatus = (typeof SlotStatus)[keyof typeof SlotStatus];
 
 const HEADER_WORDS = 16;
-const SLOT_WORDS = 16;
+const SLOT_WORDS = 32;
 const W_LOCK = 0;
 const W_STATUS = 4;
 const W_GENERATION = 5;
@@ -51,7 +70,13 @@ const W_LOG_RECORDS = 10;
 const W_LOG_BYTES = 11;
 const W_UPDATED_AT = 12;
 const W_SNAPSHOT_BYTES = 14;
+const W_WRITTEN_VERSION = 15;
+const W_WRITTEN_AT = 16;
+const W_SYNC_OWNER = 18;
+const W_SYNC_EVENTS = 19;
+const W_DURABLE_LOG_BYTES = 20;
 const H_VACATES = 1;
+const H_SYNC_TOKENS = 2;
 const U32_MAX = 0xffff_ffff;
 
 if (RWLOCK_WORDS > W_STATUS) throw new Error('slot layout: lock words overlap STATUS');
@@ -123,9 +148,16 @@ export class SlotTable {
     this.i32[b + W_LOG_BYTES] = 0;
     this.i32[b + W_SNAPSHOT_BYTES] = 0;
     this.f64[(b + W_UPDATED_AT) / 2] = 0;
+    this.i32[b + W_WRITTEN_VERSION] = 0;
+    this.f64[(b + W_WRITTEN_AT) / 2] = 0;
+    this.i32[b + W_DURABLE_LOG_BYTES] = 0;
+    // A sync still in flight for the old occupant finds the generation moved and publishes
+    // nothing; its release (compare-exchange of its own token) then fails harmlessly.
+    Atomics.store(this.i32, b + W_SYNC_OWNER, 0);
     Atomics.add(this.i32, b + W_GENERATION, 1);
     Atomics.store(this.i32, b + W_STATUS, SlotStatus.Free);
     Atomics.add(this.i32, H_VACATES, 1);
+    this.signalSync(slot);
   }
 
   metaRef(slot: number): Ref {
@@ -150,6 +182,72 @@ export class SlotTable {
 
   setVersion(slot: number, version: number): void {
     Atomics.store(this.i32, this.base(slot) + W_VERSION, version);
+  }
+
+  /** The newest write in the log and in memory (writers' view; see WRITTEN_VERSION). */
+  writtenVersion(slot: number): number {
+    return Atomics.load(this.i32, this.base(slot) + W_WRITTEN_VERSION);
+  }
+
+  setWrittenVersion(slot: number, version: number): void {
+    Atomics.store(this.i32, this.base(slot) + W_WRITTEN_VERSION, version);
+  }
+
+  writtenAt(slot: number): number {
+    return this.f64[(this.base(slot) + W_WRITTEN_AT) / 2]!;
+  }
+
+  setWrittenAt(slot: number, epochMs: number): void {
+    this.f64[(this.base(slot) + W_WRITTEN_AT) / 2] = epochMs;
+  }
+
+  durableLogBytes(slot: number): number {
+    return this.i32[this.base(slot) + W_DURABLE_LOG_BYTES]! >>> 0;
+  }
+
+  setDurableLogBytes(slot: number, bytes: number): void {
+    this.i32[this.base(slot) + W_DURABLE_LOG_BYTES] = Math.min(bytes, U32_MAX);
+  }
+
+  /** The token of the log sync in flight for this slot, or 0. */
+  syncOwner(slot: number): number {
+    return Atomics.load(this.i32, this.base(slot) + W_SYNC_OWNER);
+  }
+
+  /** A token no other sync has (never 0). */
+  newSyncToken(): number {
+    for (;;) {
+      const token = Atomics.add(this.i32, H_SYNC_TOKENS, 1) + 1;
+      if (token !== 0) return token;
+    }
+  }
+
+  /** Claims the slot's sync: from `from` (0, or a stale owner's token) to `token`. */
+  claimSync(slot: number, token: number, from = 0): boolean {
+    return Atomics.compareExchange(this.i32, this.base(slot) + W_SYNC_OWNER, from, token) === from;
+  }
+
+  /** Ends the slot's sync if `token` still holds it, and wakes whoever waits. */
+  releaseSync(slot: number, token: number): void {
+    Atomics.compareExchange(this.i32, this.base(slot) + W_SYNC_OWNER, token, 0);
+    this.signalSync(slot);
+  }
+
+  /** The counter appends waiting to be durable wait on (see SYNC_EVENTS). */
+  syncEvents(slot: number): number {
+    return Atomics.load(this.i32, this.base(slot) + W_SYNC_EVENTS);
+  }
+
+  /** Index of SYNC_EVENTS in `i32`, for Atomics.wait / waitAsync. */
+  syncEventsIndex(slot: number): number {
+    return this.base(slot) + W_SYNC_EVENTS;
+  }
+
+  /** Bumps SYNC_EVENTS and wakes every thread waiting on it. */
+  signalSync(slot: number): void {
+    const at = this.base(slot) + W_SYNC_EVENTS;
+    Atomics.add(this.i32, at, 1);
+    Atomics.notify(this.i32, at);
   }
 
   residentBytes(slot: number): number {

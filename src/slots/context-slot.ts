@@ -9,6 +9,12 @@ import { bytesToUuid, UUID_BYTES, uuidBytesEqual, uuidToBytes } from './uuid-byt
  * One context as it lives in shared memory, reached through its slot. The caller holds the
  * slot's lock (read lock for the getters, write lock for everything that changes).
  *
+ * Two views of one context: a reader (`'published'`, the default) sees each branch's
+ * PUBLISHED length and the slot's published version, i.e. only writes that are durable; a
+ * writer (`'written'`, what SlotAccess.write hands its work) sees every write in memory,
+ * including appends whose log sync is still in flight (slots/group-commit.ts). Records
+ * past a branch's published length are never shown to a reader.
+ *
  * A context is three kinds of arena blocks:
  *
  * - the **meta record**: msgpack of `ContextMeta` (config, state, branch names and
@@ -23,29 +29,63 @@ import { bytesToUuid, UUID_BYTES, uuidBytesEqual, uuidToBytes } from './uuid-byt
  * Branch table: word 0 = branch count (`T_COUNT`); branch i at word
  * `TABLE_HEADER_WORDS + i * BRANCH_WORDS`:
  *
- * | word | name     | meaning                                                |
- * |------|----------|--------------------------------------------------------|
- * | 0    | ARRAY    | arena ref of the branch's array of message-record refs |
- * | 1    | LENGTH   | refs in use: the branch's message count                |
- * | 2    | CAPACITY | refs the array block has room for (doubles when full)  |
+ * | word | name      | meaning                                                |
+ * |------|-----------|--------------------------------------------------------|
+ * | 0    | ARRAY     | arena ref of the branch's array of message-record refs |
+ * | 1    | LENGTH    | refs in use: the branch's message count as written     |
+ * |      |           | (writers' view, synced or not)                          |
+ * | 2    | CAPACITY  | refs the array block has room for (doubles when full)  |
+ * | 3    | PUBLISHED | the branch's message count readers see: ≤ LENGTH, the  |
+ * |      |           | length at the slot's published VERSION (durable)       |
+ *
+ * All four are written under the slot's write lock; PUBLISHED catches up with LENGTH when
+ * the sync that made those appends durable publishes them (SlotAccess, group-commit.ts).
  */
 const T_COUNT = 0;
 const TABLE_HEADER_WORDS = 1;
 const B_ARRAY = 0;
 const B_LENGTH = 1;
 const B_CAPACITY = 2;
-const BRANCH_WORDS = 3;
+const B_PUBLISHED = 3;
+const BRANCH_WORDS = 4;
 const INITIAL_CAPACITY = 8;
 
+interface TableEntry {
+  array: Ref;
+  length: number;
+  capacity: number;
+  published: number;
+}
+
+/** Which writes a ContextSlot shows: only durable ones (readers) or all (writers). */
+export type SlotView = 'published' | 'written';
+
+/** A branch's lengths: as written, and as published to readers. */
+export interface BranchLengths {
+  written: number;
+  published: number;
+}
+
 export class ContextSlot {
+  private readonly lengthWord: number;
+
   constructor(
     private readonly slots: SlotTable,
     private readonly arena: Arena,
     readonly slot: number,
-  ) {}
+    readonly view: SlotView = 'published',
+  ) {
+    this.lengthWord = view === 'published' ? B_PUBLISHED : B_LENGTH;
+  }
 
-  /** The committed version and update time (the slot's words). */
+  /** The version and update time this view shows (published, or written). */
   stamp(): { version: number; updatedAt: number } {
+    if (this.view === 'written') {
+      return {
+        version: this.slots.writtenVersion(this.slot),
+        updatedAt: this.slots.writtenAt(this.slot),
+      };
+    }
     return { version: this.slots.version(this.slot), updatedAt: this.slots.updatedAt(this.slot) };
   }
 
@@ -75,8 +115,25 @@ export class ContextSlot {
     return this.arena.u32[this.tableWord() + T_COUNT]!;
   }
 
+  /** The branch's message count in this view. */
   branchLength(branch: number): number {
-    return this.arena.u32[this.entryWord(branch) + B_LENGTH]!;
+    return this.arena.u32[this.entryWord(branch) + this.lengthWord]!;
+  }
+
+  /** Every branch's written length, in table order (what a sync will publish). */
+  writtenLengths(): number[] {
+    const lengths: number[] = [];
+    for (let b = 0; b < this.branchCount(); b++) {
+      lengths.push(this.arena.u32[this.entryWord(b) + B_LENGTH]!);
+    }
+    return lengths;
+  }
+
+  /** Publishes branch lengths (all written ones by default). Under the write lock. */
+  publishLengths(lengths: readonly number[] = this.writtenLengths()): void {
+    for (let b = 0; b < lengths.length; b++) {
+      this.arena.u32[this.entryWord(b) + B_PUBLISHED] = lengths[b]!;
+    }
   }
 
   /** The record ref at `index` of a branch (0 = oldest). */
@@ -86,11 +143,20 @@ export class ContextSlot {
     return this.arena.u32[this.arena.offset(array) / 4 + index]!;
   }
 
-  /** All record refs of a branch: a copy of its ref array (4 bytes a message). */
+  /** All record refs of a branch in this view: a copy of its ref array (4 bytes a message). */
   branchRefs(branch: number): Ref[] {
+    return this.refsUpTo(branch, this.lengthWord);
+  }
+
+  /** Every record ref of a branch, published or not (to free or rewrite them all). */
+  private allRefs(branch: number): Ref[] {
+    return this.refsUpTo(branch, B_LENGTH);
+  }
+
+  private refsUpTo(branch: number, lengthWord: number): Ref[] {
     const e = this.entryWord(branch);
     const start = this.arena.offset(this.arena.u32[e + B_ARRAY]!) / 4;
-    const length = this.arena.u32[e + B_LENGTH]!;
+    const length = this.arena.u32[e + lengthWord]!;
     workMeter.refsRead += length;
     return Array.from(this.arena.u32.subarray(start, start + length));
   }
@@ -129,9 +195,9 @@ export class ContextSlot {
   removeBranch(branch: number): void {
     const kept = new Set<Ref>();
     for (let b = 0; b < this.branchCount(); b++) {
-      if (b !== branch) for (const ref of this.branchRefs(b)) kept.add(ref);
+      if (b !== branch) for (const ref of this.allRefs(b)) kept.add(ref);
     }
-    const orphans = this.branchRefs(branch).filter((ref) => !kept.has(ref));
+    const orphans = this.allRefs(branch).filter((ref) => !kept.has(ref));
     const entries = this.tableEntries();
     const [removed] = entries.splice(branch, 1);
     this.writeTable(entries);
@@ -151,7 +217,7 @@ export class ContextSlot {
     this.release([oldRef]);
   }
 
-  private tableEntries(): { array: Ref; length: number; capacity: number }[] {
+  private tableEntries(): TableEntry[] {
     const entries = [];
     for (let b = 0; b < this.branchCount(); b++) {
       const e = this.entryWord(b);
@@ -159,20 +225,25 @@ export class ContextSlot {
         array: this.arena.u32[e + B_ARRAY]!,
         length: this.arena.u32[e + B_LENGTH]!,
         capacity: this.arena.u32[e + B_CAPACITY]!,
+        published: this.arena.u32[e + B_PUBLISHED]!,
       });
     }
     return entries;
   }
 
-  private newArray(refs: readonly Ref[]): { array: Ref; length: number; capacity: number } {
+  /**
+   * A new branch array holding `refs`, published whole: a new branch comes from a load, a
+   * create or a fork, all of which are durable before any reader can see them.
+   */
+  private newArray(refs: readonly Ref[]): TableEntry {
     const capacity = Math.max(INITIAL_CAPACITY, refs.length);
     const array = this.allocBlock(capacity * 4);
     this.arena.u32.set(refs, this.arena.offset(array) / 4);
-    return { array, length: refs.length, capacity };
+    return { array, length: refs.length, capacity, published: refs.length };
   }
 
   /** Writes a new branch table with `entries` and frees the old one. */
-  private writeTable(entries: readonly { array: Ref; length: number; capacity: number }[]): void {
+  private writeTable(entries: readonly TableEntry[]): void {
     const old = this.slots.branchesRef(this.slot);
     const table = this.allocBlock((TABLE_HEADER_WORDS + entries.length * BRANCH_WORDS) * 4);
     const w = this.arena.offset(table) / 4;
@@ -182,6 +253,7 @@ export class ContextSlot {
       this.arena.u32[e + B_ARRAY] = entry.array;
       this.arena.u32[e + B_LENGTH] = entry.length;
       this.arena.u32[e + B_CAPACITY] = entry.capacity;
+      this.arena.u32[e + B_PUBLISHED] = entry.published;
     });
     this.slots.setBranchesRef(this.slot, table);
     if (old !== 0) this.release([old]);
@@ -245,7 +317,7 @@ export class ContextSlot {
     const table = this.slots.branchesRef(this.slot);
     if (table !== 0) {
       for (let b = 0; b < this.branchCount(); b++) {
-        for (const ref of this.branchRefs(b)) blocks.add(ref);
+        for (const ref of this.allRefs(b)) blocks.add(ref);
         blocks.add(this.arena.u32[this.entryWord(b) + B_ARRAY]!);
       }
       blocks.add(table);

@@ -19,7 +19,10 @@ import type { ContextStorage, LogHandle } from '../storage/types.js';
  *
  * Several workers may hold fds on one log: appends are serialised by the context's write
  * lock and use O_APPEND, so each lands at the current end whichever fd wrote or truncated
- * before; fdatasync syncs the file, whichever fd it is called on. The log is never renamed
+ * before; fdatasync syncs the file, whichever fd it is called on, which is what lets one
+ * worker's sync make the frames other workers wrote durable (group commit,
+ * slots/group-commit.ts). A worker that syncs a log it never appended to (a `syncLog`
+ * task) opens its fd here too, under the slot's read lock. The log is never renamed
  * or replaced while its context is resident (compaction truncates it in place), so every
  * fd kept for a live generation points at the current file.
  */
@@ -43,7 +46,10 @@ export class OpenLogs {
     return this.kept.size;
   }
 
-  /** The handle of `slot`'s log for its current occupant. Call under the slot's write lock. */
+  /**
+   * The handle of `slot`'s log for its current occupant. Call under the slot's lock (the
+   * write lock to append; the read lock suffices to sync).
+   */
   handle(slot: number): LogHandle {
     const gen = this.slots.generation(slot);
     const kept = this.kept.get(slot);

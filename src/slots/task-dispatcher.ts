@@ -86,6 +86,8 @@ export class TaskDispatcher {
         return branches.updateBranch(task, task.name, task.update);
       case 'deleteBranch':
         return branches.deleteBranch(task, task.name);
+      case 'syncLog':
+        return this.access.syncPending(task, task.staleOwner);
       case 'crashWhileHolding':
         if (!this.faultInjection) {
           return errorFrame(new TaskError('not_found', 'fault injection is off'));

@@ -203,7 +203,7 @@ export class TurnTasks {
       const before = ctx.meta();
       const meta = withState(before, state);
       ctx.setMeta(meta);
-      const stamp = { version: this.access.slots.version(at.slot) + 1, updatedAt: Date.now() };
+      const stamp = { version: this.access.stampOf(at.slot).version + 1, updatedAt: Date.now() };
       this.access.setStamp(at.slot, stamp);
       const dto = contextDto(ctx, meta, stamp);
       const events = stepEvents(before, dto, []);

@@ -2,9 +2,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { removeStaleTempFiles, writeFileAtomic } from './atomic-file.js';
 import { io, StorageConflictError, StorageCorruptError, StorageNotFoundError } from './errors.js';
+import { FaultSyncs } from './fault-syncs.js';
 import { fsyncDir, readFileIfExists, unlinkIfExists } from './fs-io.js';
 import {
   appendFrameTo,
+  cutOpenLog,
   encodeLogFrame,
   openLogForAppend,
   parseLog,
@@ -31,6 +33,12 @@ export interface FileStorageOptions {
   fsync?: boolean;
   /** Told about recoverable problems: a dropped torn tail, a context skipped in a listing. */
   onWarning?: (msg: string, err: unknown) => void;
+  /**
+   * Tests only (FAULT_INJECTION): every log sync first sleeps this long, and records the
+   * versions it made durable (see fault-syncs.ts), so that a test can cut logs back to what
+   * a power loss would leave. 0 (the default): off.
+   */
+  faultSyncDelayMs?: number;
 }
 
 /**
@@ -53,6 +61,7 @@ export class FileStorage implements ContextStorage {
   readonly stats: StorageStats = {
     appends: 0,
     appendBytes: 0,
+    logSyncs: 0,
     snapshotBytes: 0,
     compactions: 0,
     compactBytes: 0,
@@ -62,12 +71,15 @@ export class FileStorage implements ContextStorage {
   };
   private readonly fsync: boolean;
   private readonly onWarning: (msg: string, err: unknown) => void;
+  private readonly faultSyncs: FaultSyncs | undefined;
 
   constructor(options: FileStorageOptions) {
     this.dir = path.resolve(options.dir);
     this.contextsDir = path.join(this.dir, 'contexts');
     this.fsync = options.fsync ?? true;
     this.onWarning = options.onWarning ?? (() => {});
+    const delay = options.faultSyncDelayMs ?? 0;
+    this.faultSyncs = delay > 0 ? new FaultSyncs(this.dir, delay) : undefined;
     io(`create ${this.contextsDir}`, () => fs.mkdirSync(this.contextsDir, { recursive: true }));
     for (const name of io('remove stale temp files', () =>
       removeStaleTempFiles(this.contextsDir),
@@ -96,8 +108,10 @@ export class FileStorage implements ContextStorage {
   }
 
   /**
-   * One frame at the end of the log, fdatasynced. With `log`, the fd opened by the first
-   * append stays in it: later appends are one write and one fdatasync, no open or close.
+   * One frame at the end of the log, fdatasynced (write and sync in one call, under the
+   * caller's lock). With `log`, the fd opened by the first append stays in it: later
+   * appends are one write and one fdatasync, no open or close. If the sync fails the
+   * frame is cut off again.
    */
   append(
     id: string,
@@ -106,24 +120,69 @@ export class FileStorage implements ContextStorage {
     summary: ContextSummary,
     log?: LogHandle,
   ): number {
+    const handle = log ?? { fd: -1 };
+    try {
+      const bytes = this.writeLog(id, version, op, summary, handle);
+      try {
+        this.syncLog(id, handle, version);
+      } catch (err) {
+        this.cutBack(handle, bytes);
+        throw err;
+      }
+      return bytes;
+    } finally {
+      if (log === undefined) this.closeLog(handle);
+    }
+  }
+
+  writeLog(
+    id: string,
+    version: number,
+    op: unknown,
+    summary: ContextSummary,
+    log: LogHandle,
+  ): number {
     const paths = contextPaths(this.contextsDir, id);
     const frame = encodeLogFrame(version, op, summary);
     io(`append to context ${id}`, () => {
-      if (log !== undefined && log.fd >= 0) {
-        appendFrameTo(log.fd, frame, this.fsync);
-        return;
-      }
-      const fd = this.openLog(id, paths);
-      if (log !== undefined) log.fd = fd;
-      try {
-        appendFrameTo(fd, frame, this.fsync);
-      } finally {
-        if (log === undefined) fs.closeSync(fd);
-      }
+      if (log.fd < 0) log.fd = this.openLog(id, paths);
+      appendFrameTo(log.fd, frame, false);
     });
     this.stats.appends++;
     this.stats.appendBytes += frame.length;
     return frame.length;
+  }
+
+  syncLog(id: string, log: LogHandle, version: number): void {
+    if (!this.fsync) return;
+    io(`sync the log of context ${id}`, () => {
+      if (log.fd < 0) {
+        const fd = openLogForAppend(contextPaths(this.contextsDir, id).log, false);
+        if (fd === null) throw new StorageNotFoundError(id);
+        log.fd = fd;
+      }
+      this.faultSyncs?.delay();
+      fs.fdatasyncSync(log.fd);
+    });
+    this.stats.logSyncs++;
+    this.faultSyncs?.record(id, version);
+  }
+
+  cutLog(id: string, log: LogHandle, length: number): void {
+    io(`cut the log of context ${id}`, () => {
+      if (log.fd >= 0) cutOpenLog(log.fd, length, this.fsync);
+      else truncateLog(contextPaths(this.contextsDir, id).log, length, this.fsync);
+    });
+  }
+
+  /** Cuts the frame just written off the log again (best effort; load() judges the rest). */
+  private cutBack(log: LogHandle, bytes: number): void {
+    if (log.fd < 0) return;
+    try {
+      fs.ftruncateSync(log.fd, fs.fstatSync(log.fd).size - bytes);
+    } catch {
+      // The sync's error matters more.
+    }
   }
 
   compact(id: string, snapshot: unknown, summary: ContextSummary, log?: LogHandle): number {
@@ -193,6 +252,10 @@ export class FileStorage implements ContextStorage {
           undefined,
         );
         truncateLog(paths.log, log.goodEnd, this.fsync);
+      } else if (logBytes.length > 0) {
+        // Frames written before a crash (or a failed sync) may still be only in the page
+        // cache; they are served once loaded, so they are made durable first.
+        this.syncFile(paths.log);
       }
       const newer = log.records.filter((record) => record.version > header.version);
       return {
@@ -205,6 +268,16 @@ export class FileStorage implements ContextStorage {
         logRecords: log.records.length,
       };
     });
+  }
+
+  private syncFile(file: string): void {
+    if (!this.fsync) return;
+    const fd = fs.openSync(file, 'r');
+    try {
+      fs.fdatasyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
   }
 
   delete(id: string): boolean {

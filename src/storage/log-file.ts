@@ -76,9 +76,9 @@ export function openLogForAppend(file: string, create: boolean): number | null {
 
 /**
  * Writes one frame at the end of the log open in `fd` (see openLogForAppend), then
- * fdatasyncs it. On failure the log is cut back by what this call wrote, so a partial frame
- * never precedes later ones. The caller serialises appends to one log (the write lock), so
- * the file's length is only ever changed by this call meanwhile.
+ * fdatasyncs it when `fsync`. On failure the log is cut back by what this call wrote, so a
+ * partial frame never precedes later ones. The caller serialises appends to one log (the
+ * write lock), so the file's length is only ever changed by this call meanwhile.
  */
 export function appendFrameTo(fd: number, frame: Buffer, fsync: boolean): void {
   let written = 0;
@@ -95,6 +95,13 @@ export function appendFrameTo(fd: number, frame: Buffer, fsync: boolean): void {
     }
     throw err;
   }
+}
+
+/** Cuts the log open in `fd` to `length` bytes if it is longer, and syncs that. */
+export function cutOpenLog(fd: number, length: number, fsync: boolean): void {
+  if (fs.fstatSync(fd).size <= length) return;
+  fs.ftruncateSync(fd, length);
+  if (fsync) fs.fdatasyncSync(fd);
 }
 
 /** Empties the log open in `fd` and makes that durable. */

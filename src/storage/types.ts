@@ -45,6 +45,11 @@ export interface StorageStats {
   /** Log frames appended, and their bytes (header included). */
   appends: number;
   appendBytes: number;
+  /**
+   * fdatasyncs that made appended log frames durable: one per append when each is synced
+   * under its lock, fewer when appends share a sync (group commit).
+   */
+  logSyncs: number;
   /** Snapshot file bytes written by create(). */
   snapshotBytes: number;
   /** Compactions, and the snapshot file bytes they wrote. */
@@ -104,6 +109,27 @@ export interface ContextStorage {
     summary: ContextSummary,
     log?: LogHandle,
   ): number;
+  /**
+   * Writes one op's frame at the end of the log with one write(2), NOT synced: it is
+   * durable only once a later `syncLog` (through any fd of the log) returns. On failure
+   * the log is cut back by what this call wrote. Returns the bytes written. The caller
+   * serialises writes to one log (the context's write lock), so log order is write order.
+   */
+  writeLog(
+    id: string,
+    version: number,
+    op: unknown,
+    summary: ContextSummary,
+    log: LogHandle,
+  ): number;
+  /**
+   * Makes every frame written to the log so far durable (fdatasync through `log`'s fd,
+   * opened without creating the log if it is not open yet); `version` is the newest frame
+   * it covers. May run concurrently with `writeLog` on other fds of the same log.
+   */
+  syncLog(id: string, log: LogHandle, version: number): void;
+  /** Cuts the log back to `length` bytes (if longer) and syncs that: a failed sync's undo. */
+  cutLog(id: string, log: LogHandle, length: number): void;
   /**
    * Replaces the snapshot (its version = summary.version) and empties the log (through
    * `log`'s fd when it is open); returns the snapshot bytes written.
