@@ -36,6 +36,7 @@ export interface Config {
   sseMaxQueuedBytes: number;
   sseMaxHeldBytes: number;
   httpMetrics: boolean;
+  answerCacheMaxBytes: number;
 }
 
 interface Setting<K extends keyof Config> {
@@ -215,6 +216,12 @@ const settings: { [K in keyof Config]: Setting<K> } = {
     fallback: () => 128 * MiB,
   },
   httpMetrics: { key: 'httpMetrics', env: 'HTTP_METRICS', parse: boolean, fallback: () => true },
+  answerCacheMaxBytes: {
+    key: 'answerCacheMaxBytes',
+    env: 'ANSWER_CACHE_MAX_BYTES',
+    parse: integer(0, 64 * 1024 * MiB),
+    fallback: () => 64 * MiB,
+  },
 };
 
 /** `LOCK_TIMEOUT_MS` → `lock-timeout-ms`. */

@@ -3,6 +3,8 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import { serve } from '@hono/node-server';
+import { AnswerCache } from './cache/answer-cache.js';
+import { registerAnswerCacheMetrics } from './cache/answer-cache-metrics.js';
 import { ResidentSet } from './cache/resident-set.js';
 import { SummaryIndex } from './catalog/summary-index.js';
 import type { Config } from './config.js';
@@ -104,8 +106,9 @@ export async function startServer(config: Config): Promise<RunningServer> {
     slotWaitMs: config.lockTimeoutMs,
   });
   const work = new WorkCounters(workCounters);
+  const answers = new AnswerCache(slots, config.answerCacheMaxBytes);
   const mainThreadReads = config.mainThreadReads
-    ? new MainThreadReads(slots, arena, createWorkPublisher(work, zeroStats()))
+    ? new MainThreadReads(slots, arena, createWorkPublisher(work, zeroStats()), answers)
     : undefined;
   const contexts = new ContextService(pool, residents, index, mainThreadReads);
   const prompts = await PromptLibrary.open(dataDir);
@@ -141,6 +144,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
     return lockRegistry.readStats();
   });
   registerSseMetrics(metrics.registry, sse, events);
+  registerAnswerCacheMetrics(metrics.registry, answers);
   const app = createApp({
     config,
     log,

@@ -44,15 +44,17 @@ export function jsonFrame(head: ReplyHead, body: unknown): ArrayBuffer {
 }
 
 export function errorFrame(err: AppError): ArrayBuffer {
+  return jsonFrame(errorHead(err), err.toBody());
+}
+
+/** The head of an error reply (status, code, Retry-After). */
+export function errorHead(err: AppError): ReplyHead {
   const retryAfter = err.headers['Retry-After'];
-  return jsonFrame(
-    {
-      status: err.status,
-      code: err.code,
-      ...(retryAfter === undefined ? {} : { retryAfter: Number(retryAfter) }),
-    },
-    err.toBody(),
-  );
+  return {
+    status: err.status,
+    code: err.code,
+    ...(retryAfter === undefined ? {} : { retryAfter: Number(retryAfter) }),
+  };
 }
 
 export function readFrame(buffer: ArrayBuffer): {

@@ -60,6 +60,8 @@ export class ContextService {
         gen: lease.gen,
         traceId,
       } as Task);
+      if (reply.head.summary !== undefined || reply.head.gone)
+        this.mainThreadReads?.changed(lease.slot);
       if (reply.head.summary) this.index.put(reply.head.summary);
       // The worker found this copy unusable: the next request reloads it from storage.
       if (reply.head.code === 'context_poisoned') this.residents.invalidate(lease);

@@ -1,20 +1,30 @@
+import type { AnswerCache } from '../cache/answer-cache.js';
 import { AppError } from '../errors.js';
 import type { Reply } from '../pool/context-pool.js';
-import { errorFrame, readFrame } from '../protocol/reply-frame.js';
+import { errorHead } from '../protocol/reply-frame.js';
 import type { Arena } from '../shm/arena.js';
 import { SlotStatus, type SlotTable } from '../shm/slot-table.js';
 import { ContextSlot } from '../slots/context-slot.js';
-import { type ReadQuery, readWork } from '../slots/reads.js';
-import type { DeferredReply } from '../slots/slot-access.js';
+import {
+  etagOfResult,
+  joinPage,
+  queryKey,
+  type ReadQuery,
+  type ReadResult,
+  readResult,
+} from '../slots/reads.js';
 
 /**
  * Reads served on the main thread, allowed for cheap reads because the benchmark shows them
- * faster (docs/benchmarks.md), and only with a try-lock: the main thread never waits. If the context's read lock cannot be taken
- * at once (a writer holds it or is waiting for it), or the slot is not as the lease says,
- * the answer is `undefined` and the caller dispatches the read to a worker as usual.
+ * faster (docs/benchmarks.md), and only with a try-lock: the main thread never waits. If the
+ * context's read lock cannot be taken at once (a writer holds it or is waiting for it), or
+ * the slot is not as the lease says, the answer is `undefined` and the caller dispatches the
+ * read to a worker as usual.
  *
- * A page of messages is then one copy of the page's records into the reply buffer, with
- * no postMessage, no transfer and no worker wake-up in between.
+ * An answer still current in the answer cache (same occupant, same version) is sent as it
+ * is, with no lock and no encoding. Otherwise a page is one copy of its records into the
+ * reply buffer under the lock, a DTO one `JSON.stringify` after it; either is then cached.
+ * The reply object is returned as it is: no frame is built or parsed on this thread.
  */
 export class MainThreadReads {
   constructor(
@@ -22,27 +32,60 @@ export class MainThreadReads {
     private readonly arena: Arena,
     /** Called after each read served here, to publish the work it did. */
     private readonly afterRead: (op: ReadQuery['op']) => void = () => {},
+    private readonly answers?: AnswerCache,
   ) {}
 
+  /** A write committed to (or deleted) the context in `slot`: its cached answers go. */
+  changed(slot: number): void {
+    this.answers?.dropSlot(slot);
+  }
+
   tryRead(slot: number, gen: number, query: ReadQuery): Reply | undefined {
+    const key = this.answers?.enabled ? queryKey(query) : undefined;
+    if (key !== undefined) {
+      const hit = this.answers!.get(slot, gen, key);
+      if (hit !== undefined) {
+        this.afterRead(query.op);
+        return { head: { status: 200, etag: hit.etag }, body: hit.body };
+      }
+    }
     const lock = this.slots.lock(slot);
     if (!lock.tryRead()) return undefined;
-    let reply: DeferredReply;
+    let result: ReadResult;
+    let page: Buffer<ArrayBuffer> | undefined;
     try {
       if (this.slots.generation(slot) !== gen || this.slots.status(slot) !== SlotStatus.Ready) {
         return undefined;
       }
       try {
-        reply = readWork(new ContextSlot(this.slots, this.arena, slot), query);
+        result = readResult(new ContextSlot(this.slots, this.arena, slot), query, {
+          slots: this.slots,
+          gen,
+        });
+        // The records' views are valid only under the lock: copy them out now.
+        if (result.kind === 'page') page = joinPage(result.page);
       } catch (err) {
         if (!(err instanceof AppError)) return undefined; // let a worker handle and log it
-        reply = () => errorFrame(err);
+        this.afterRead(query.op);
+        return errorReply(err);
       }
     } finally {
       lock.readUnlock();
     }
-    const frame = readFrame(reply());
+    const body = page ?? utf8((result as { value: unknown }).value);
+    const etag = etagOfResult(result);
+    if (key !== undefined)
+      this.answers!.put(slot, gen, key, { version: result.version, body, etag });
     this.afterRead(query.op);
-    return frame;
+    return { head: etag === undefined ? { status: 200 } : { status: 200, etag }, body };
   }
+}
+
+function errorReply(err: AppError): Reply {
+  return { head: errorHead(err), body: utf8(err.toBody()) };
+}
+
+/** JSON of `value` as UTF-8 bytes. */
+function utf8(value: unknown): Buffer<ArrayBuffer> {
+  return Buffer.from(JSON.stringify(value)) as Buffer<ArrayBuffer>;
 }
