@@ -19,9 +19,15 @@ export interface CachedAnswer {
 }
 
 interface Entry extends CachedAnswer {
-  readonly key: string;
-  readonly slot: number;
+  /** The cache's tick at its last use (least recently used goes first). */
+  used: number;
+}
+
+/** The answers of one slot, all of one occupant (generation) at one version. */
+interface SlotAnswers {
   readonly gen: number;
+  readonly version: number;
+  readonly answers: Map<string, Entry>;
 }
 
 export interface AnswerCacheStats {
@@ -40,13 +46,13 @@ export interface AnswerCacheStats {
  * Bounded in bytes (least recently used first out); `maxBytes` 0 turns it off.
  */
 export class AnswerCache {
-  /** Insertion order is recency: a hit moves its entry to the end. */
-  readonly #entries = new Map<string, Entry>();
-  /** slot → keys of its entries, to drop them all at once. */
-  readonly #bySlot = new Map<number, Set<string>>();
+  /** Indexed by slot. */
+  readonly #bySlot: (SlotAnswers | undefined)[] = [];
   #bytes = 0;
+  #entries = 0;
   #hits = 0;
   #misses = 0;
+  #tick = 0;
 
   constructor(
     private readonly slots: SlotTable,
@@ -59,20 +65,22 @@ export class AnswerCache {
 
   /** The cached answer to `query` of the context in `slot` at `gen`, if still current. */
   get(slot: number, gen: number, query: string): CachedAnswer | undefined {
-    if (this.maxBytes === 0) return undefined;
-    const key = keyOf(slot, query);
-    const entry = this.#entries.get(key);
-    if (entry === undefined) {
+    const held = this.#bySlot[slot];
+    if (held === undefined) {
       this.#misses++;
       return undefined;
     }
-    if (entry.gen !== gen || !this.current(entry)) {
+    if (held.gen !== gen || !this.current(slot, held)) {
       this.dropSlot(slot);
       this.#misses++;
       return undefined;
     }
-    this.#entries.delete(key);
-    this.#entries.set(key, entry);
+    const entry = held.answers.get(query);
+    if (entry === undefined) {
+      this.#misses++;
+      return undefined;
+    }
+    entry.used = ++this.#tick;
     this.#hits++;
     return entry;
   }
@@ -84,33 +92,28 @@ export class AnswerCache {
   put(slot: number, gen: number, query: string, answer: CachedAnswer): void {
     const size = answer.body.byteLength;
     if (this.maxBytes === 0 || size > this.maxBytes / 4) return;
-    const entry: Entry = { ...answer, key: keyOf(slot, query), slot, gen };
-    if (!this.current(entry)) return;
-    const old = this.#entries.get(entry.key);
-    if (old !== undefined) this.remove(old);
-    this.#entries.set(entry.key, entry);
-    let keys = this.#bySlot.get(slot);
-    if (keys === undefined) {
-      keys = new Set();
-      this.#bySlot.set(slot, keys);
+    let held = this.#bySlot[slot];
+    if (held === undefined || held.gen !== gen || held.version !== answer.version) {
+      const fresh = { gen, version: answer.version, answers: new Map<string, Entry>() };
+      if (!this.current(slot, fresh)) return;
+      this.dropSlot(slot);
+      held = fresh;
+      this.#bySlot[slot] = held;
     }
-    keys.add(entry.key);
+    const old = held.answers.get(query);
+    if (old !== undefined) this.forget(old);
+    held.answers.set(query, { ...answer, used: ++this.#tick });
     this.#bytes += size;
-    while (this.#bytes > this.maxBytes) {
-      const oldest = this.#entries.values().next().value as Entry;
-      this.remove(oldest);
-    }
+    this.#entries++;
+    if (this.#bytes > this.maxBytes) this.evict();
   }
 
   /** Drops every answer of a slot (after a committed write, or when it is vacated). */
   dropSlot(slot: number): void {
-    const keys = this.#bySlot.get(slot);
-    if (keys === undefined) return;
-    for (const key of [...keys]) {
-      const entry = this.#entries.get(key);
-      if (entry !== undefined) this.remove(entry);
-    }
-    this.#bySlot.delete(slot);
+    const held = this.#bySlot[slot];
+    if (held === undefined) return;
+    for (const entry of held.answers.values()) this.forget(entry);
+    this.#bySlot[slot] = undefined;
   }
 
   stats(): AnswerCacheStats {
@@ -118,7 +121,7 @@ export class AnswerCache {
       hits: this.#hits,
       misses: this.#misses,
       bytes: this.#bytes,
-      entries: this.#entries.size,
+      entries: this.#entries,
     };
   }
 
@@ -126,20 +129,35 @@ export class AnswerCache {
    * Still what readers of the slot see. The generation is loaded on both sides of the
    * version, so a slot vacated and reused between the loads cannot pass.
    */
-  private current(entry: Entry): boolean {
-    const gen = this.slots.generation(entry.slot);
-    if (gen !== entry.gen || this.slots.status(entry.slot) !== SlotStatus.Ready) return false;
-    const version = readableVersion(this.slots, entry.slot);
-    return version === entry.version && this.slots.generation(entry.slot) === gen;
+  private current(slot: number, held: SlotAnswers): boolean {
+    const gen = this.slots.generation(slot);
+    if (gen !== held.gen || this.slots.status(slot) !== SlotStatus.Ready) return false;
+    const version = readableVersion(this.slots, slot);
+    return version === held.version && this.slots.generation(slot) === gen;
   }
 
-  private remove(entry: Entry): void {
-    this.#entries.delete(entry.key);
-    this.#bySlot.get(entry.slot)?.delete(entry.key);
+  /**
+   * Over the bound: the least recently used answers go until a tenth of the bound is free,
+   * so a full cache sorts its entries once per many puts, not at each.
+   */
+  private evict(): void {
+    const all: [number, string, Entry][] = [];
+    this.#bySlot.forEach((held, slot) => {
+      if (held !== undefined) for (const [query, e] of held.answers) all.push([slot, query, e]);
+    });
+    all.sort((a, b) => a[2].used - b[2].used);
+    const target = this.maxBytes * 0.9;
+    for (const [slot, query, entry] of all) {
+      if (this.#bytes <= target) break;
+      const held = this.#bySlot[slot]!;
+      held.answers.delete(query);
+      this.forget(entry);
+      if (held.answers.size === 0) this.#bySlot[slot] = undefined;
+    }
+  }
+
+  private forget(entry: Entry): void {
     this.#bytes -= entry.body.byteLength;
+    this.#entries--;
   }
-}
-
-function keyOf(slot: number, query: string): string {
-  return `${slot}|${query}`;
 }

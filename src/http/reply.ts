@@ -1,12 +1,15 @@
 import type { Context } from 'hono';
 import { preconditionFailed } from '../errors.js';
 import type { Reply } from '../pool/context-pool.js';
+import { requestHeader, sendDirect } from './node-io.js';
 
 /**
  * Sends a worker's reply frame as the HTTP response: the body bytes go out as they came
  * from the worker (no parse, no re-serialisation).
  */
 export function sendReply(c: Context, reply: Reply): Response {
+  const direct = sendDirect(c, reply.head, reply.body);
+  if (direct !== undefined) return direct;
   const { head, body } = reply;
   if (head.etag !== undefined) c.header('ETag', head.etag);
   if (head.location !== undefined) c.header('Location', head.location);
@@ -20,8 +23,10 @@ export function sendReply(c: Context, reply: Reply): Response {
 export function sendConditional(c: Context, reply: Reply): Response {
   const etag = reply.head.etag;
   if (reply.head.status === 200 && etag !== undefined) {
-    const ifNoneMatch = c.req.header('if-none-match');
+    const ifNoneMatch = requestHeader(c, 'if-none-match');
     if (ifNoneMatch !== undefined && etagListIncludes(ifNoneMatch, etag)) {
+      const direct = sendDirect(c, { status: 304, etag }, null);
+      if (direct !== undefined) return direct;
       c.header('ETag', etag);
       return c.body(null, 304);
     }
