@@ -7,8 +7,16 @@ import { fileURLToPath } from 'node:url';
 export const PRODUCT_MAIN = fileURLToPath(new URL('../../src/main.js', import.meta.url));
 export const BASELINE_MAIN = fileURLToPath(new URL('../baselines/server.js', import.meta.url));
 
-export type SystemName = 'product' | 'mutex-clone' | 'single-thread' | 'ceiling';
-export type BaselineKind = Exclude<SystemName, 'product'>;
+export type SystemName =
+  | 'product'
+  | 'product (answer cache off)'
+  | 'mutex-clone'
+  | 'single-thread'
+  | 'ceiling';
+export type BaselineKind = Exclude<SystemName, 'product' | 'product (answer cache off)'>;
+
+/** The product with ANSWER_CACHE_MAX_BYTES=0: every read copies (or views) the records. */
+export const PRODUCT_NO_CACHE: SystemName = 'product (answer cache off)';
 
 export const BASELINES: readonly BaselineKind[] = ['mutex-clone', 'single-thread', 'ceiling'];
 

@@ -1,4 +1,4 @@
-import { readdirSync, statSync } from 'node:fs';
+import { cpSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { readSeedFile } from '../baselines/seed.js';
@@ -27,6 +27,7 @@ import {
 import {
   BASELINE_MAIN,
   BASELINES,
+  PRODUCT_NO_CACHE,
   rssOf,
   type ServerProcess,
   type SystemName,
@@ -89,6 +90,8 @@ export interface Bench {
 }
 
 const ALL: readonly SystemName[] = ['product', ...BASELINES];
+/** S1 and S4 also measure the product with its answer cache off (what copying costs). */
+const ALL_AND_NO_CACHE: readonly SystemName[] = ['product', PRODUCT_NO_CACHE, ...BASELINES];
 /** Systems that hold contexts as data (the ceiling only replays precomputed answers). */
 const OBJECT_SYSTEMS: readonly SystemName[] = ['product', 'mutex-clone', 'single-thread'];
 
@@ -304,6 +307,13 @@ export async function mainPhase(bench: Bench): Promise<void> {
       ceilingPaths(ids, plan),
     );
     for (const kind of BASELINES) servers.set(kind, await startBaseline(kind, seedFile));
+    // A copy of the seeded data for a second product process, so the two never share files.
+    const noCacheData = join(bench.tmp, 'main-data-no-cache');
+    cpSync(join(bench.tmp, 'main-data'), noCacheData, { recursive: true });
+    servers.set(
+      PRODUCT_NO_CACHE,
+      await startProduct(noCacheData, { env: { ANSWER_CACHE_MAX_BYTES: '0' } }),
+    );
     bench.log(`baselines loaded the product's data from ${seedFile}`);
 
     let turn = 0;
@@ -332,11 +342,23 @@ export async function mainPhase(bench: Bench): Promise<void> {
 
     const hot = ids.get('hot')!;
     const c = profile.readConnections;
-    await compare('S1', 'hot page', ALL, [{ method: 'GET', paths: [hotPagePath(hot)] }], c);
+    await compare(
+      'S1',
+      'hot page',
+      ALL_AND_NO_CACHE,
+      [{ method: 'GET', paths: [hotPagePath(hot)] }],
+      c,
+    );
     await compare('S2', 'context DTO', ALL, [{ method: 'GET', paths: [contextPath(hot)] }], c);
     for (const n of plan.pageSizes) {
       const path = lastPagePath(ids.get(pageKey(n))!, n);
-      await compare('S4', `${fmt(n)} messages`, ALL, [{ method: 'GET', paths: [path] }], c);
+      await compare(
+        'S4',
+        `${fmt(n)} messages`,
+        ALL_AND_NO_CACHE,
+        [{ method: 'GET', paths: [path] }],
+        c,
+      );
     }
 
     // S3: each system read-only, then at once mixed (9 reads : 1 append, every connection).
