@@ -63,6 +63,11 @@ export class AnswerCache {
     return this.maxBytes > 0;
   }
 
+  /** Whether an answer of `bytes` would be kept (a quarter of the bound at most). */
+  accepts(bytes: number): boolean {
+    return this.maxBytes > 0 && bytes <= this.maxBytes / 4;
+  }
+
   /** The cached answer to `query` of the context in `slot` at `gen`, if still current. */
   get(slot: number, gen: number, query: string): CachedAnswer | undefined {
     const held = this.#bySlot[slot];
@@ -91,7 +96,7 @@ export class AnswerCache {
    */
   put(slot: number, gen: number, query: string, answer: CachedAnswer): void {
     const size = answer.body.byteLength;
-    if (this.maxBytes === 0 || size > this.maxBytes / 4) return;
+    if (!this.accepts(size)) return;
     let held = this.#bySlot[slot];
     if (held === undefined || held.gen !== gen || held.version !== answer.version) {
       const fresh = { gen, version: answer.version, answers: new Map<string, Entry>() };

@@ -29,6 +29,9 @@ export interface DirectHead {
   retryAfter?: number | undefined;
 }
 
+/** How long a response may hold views of shared memory before its connection is cut. */
+export const VIEW_HOLD_DEADLINE_MS = 30_000;
+
 /** Responses that tell the adapter "already sent", one per status (for the metrics' label). */
 const sent = new Map<number, Response>();
 
@@ -69,6 +72,7 @@ export function sendDirect(
   if (head.status === 204 || head.status === 304 || length === 0) {
     res.writeHead(head.status, headers);
     res.end();
+    parts?.onDone();
     return alreadySent(head.status);
   }
   headers['content-type'] = 'application/json; charset=utf-8';
@@ -78,20 +82,33 @@ export function sendDirect(
     res.end(body);
     return alreadySent(head.status);
   }
-  res.cork();
-  for (const chunk of parts.chunks) res.write(chunk);
-  res.end();
-  res.uncork();
+  try {
+    res.cork();
+    for (const chunk of parts.chunks) res.write(chunk);
+    res.end();
+    res.uncork();
+  } catch (err) {
+    parts.onDone();
+    throw err;
+  }
   // Handed to the kernel already (nothing left in Node's or libuv's queues): the views are
   // no longer referenced. Otherwise (a slow reader, or a pipelined response waiting for its
   // turn) they are until the response finishes or its connection closes.
-  if (res.socket !== null && res.writableLength === 0) {
+  if ((res.socket !== null && res.writableLength === 0) || res.closed) {
     parts.onDone();
   } else {
+    // A reader too slow to take the page within the deadline is cut: its views would
+    // otherwise keep every block freed meanwhile from being reused.
+    const timer = setTimeout(() => {
+      res.destroy(); // closes the socket now: nothing reads the views after this
+      once();
+    }, VIEW_HOLD_DEADLINE_MS);
+    timer.unref();
     let done = false;
     const once = () => {
       if (done) return;
       done = true;
+      clearTimeout(timer);
       parts.onDone();
     };
     res.once('finish', once);

@@ -1,6 +1,7 @@
 import type { Context } from 'hono';
 import { preconditionFailed } from '../errors.js';
 import type { Reply } from '../pool/context-pool.js';
+import type { ViewBody } from '../protocol/reply-frame.js';
 import { requestHeader, sendDirect } from './node-io.js';
 
 /**
@@ -8,6 +9,7 @@ import { requestHeader, sendDirect } from './node-io.js';
  * from the worker (no parse, no re-serialisation).
  */
 export function sendReply(c: Context, reply: Reply): Response {
+  if (reply.views !== undefined) return sendViews(c, reply, reply.views);
   const direct = sendDirect(c, reply.head, reply.body);
   if (direct !== undefined) return direct;
   const { head, body } = reply;
@@ -17,6 +19,25 @@ export function sendReply(c: Context, reply: Reply): Response {
   if (head.status === 204 || body.byteLength === 0) return c.body(null, head.status as 204);
   c.header('Content-Type', 'application/json; charset=utf-8');
   return c.body(body, head.status as 200);
+}
+
+/**
+ * A reply whose body is views of shared memory: written as they are, released once the
+ * response is done; joined into one buffer (and released at once) where it cannot be
+ * written directly.
+ */
+function sendViews(c: Context, reply: Reply, views: ViewBody): Response {
+  const onDone = views.release;
+  const direct = sendDirect(c, reply.head, null, { ...views, onDone });
+  if (direct !== undefined) return direct;
+  const body = new Uint8Array(views.length);
+  let pos = 0;
+  for (const chunk of views.chunks) {
+    body.set(chunk, pos);
+    pos += chunk.byteLength;
+  }
+  views.release();
+  return sendReply(c, { head: reply.head, body });
 }
 
 /** A GET whose `If-None-Match` names the reply's ETag answers 304 with no body. */

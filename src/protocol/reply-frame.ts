@@ -20,6 +20,17 @@ export interface ReplyHead {
   retryAfter?: number;
 }
 
+/**
+ * A reply body as views written in order without being joined (a page of records viewed
+ * in shared memory, main thread only). The views stay valid until `release` is called,
+ * which the sender does once the response has finished or its connection closed.
+ */
+export interface ViewBody {
+  chunks: readonly Uint8Array[];
+  length: number;
+  release: () => void;
+}
+
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 

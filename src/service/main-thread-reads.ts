@@ -1,18 +1,23 @@
 import type { AnswerCache } from '../cache/answer-cache.js';
 import { AppError } from '../errors.js';
 import type { Reply } from '../pool/context-pool.js';
-import { errorHead } from '../protocol/reply-frame.js';
+import { errorHead, type ViewBody } from '../protocol/reply-frame.js';
 import type { Arena } from '../shm/arena.js';
 import { SlotStatus, type SlotTable } from '../shm/slot-table.js';
 import { ContextSlot } from '../slots/context-slot.js';
 import {
   etagOfResult,
   joinPage,
+  type PageParts,
+  pageChunks,
   queryKey,
   type ReadQuery,
   type ReadResult,
   readResult,
 } from '../slots/reads.js';
+
+/** Default of `zeroCopyMinBytes` (see bench/profile.ts runs in docs/architecture.md). */
+export const ZERO_COPY_MIN_BYTES = 8192;
 
 /**
  * Reads served on the main thread, allowed for cheap reads because the benchmark shows them
@@ -33,11 +38,35 @@ export class MainThreadReads {
     /** Called after each read served here, to publish the work it did. */
     private readonly afterRead: (op: ReadQuery['op']) => void = () => {},
     private readonly answers?: AnswerCache,
+    /**
+     * Records of at least this many bytes are sent as views of shared memory, not copied
+     * (0: never). Smaller ones cost less to copy than to hand the socket one by one.
+     */
+    private readonly zeroCopyMinBytes = ZERO_COPY_MIN_BYTES,
   ) {}
 
   /** A write committed to (or deleted) the context in `slot`: its cached answers go. */
   changed(slot: number): void {
     this.answers?.dropSlot(slot);
+  }
+
+  /**
+   * A page as chunks that view its large records in shared memory, pinned against reuse
+   * (src/shm/arena.ts) until the reply is released; undefined when no record is large
+   * enough to be worth a view. Call under the read lock.
+   */
+  private viewsOf(page: PageParts): ViewBody | undefined {
+    if (this.zeroCopyMinBytes === 0) return undefined;
+    const { chunks, views } = pageChunks(page, this.zeroCopyMinBytes);
+    if (views === 0) return undefined;
+    const token = this.arena.pinReads();
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      this.arena.unpinReads(token);
+    };
+    return { chunks, length: page.length, release };
   }
 
   tryRead(slot: number, gen: number, query: ReadQuery): Reply | undefined {
@@ -53,6 +82,7 @@ export class MainThreadReads {
     if (!lock.tryRead()) return undefined;
     let result: ReadResult;
     let page: Buffer<ArrayBuffer> | undefined;
+    let views: ViewBody | undefined;
     try {
       if (this.slots.generation(slot) !== gen || this.slots.status(slot) !== SlotStatus.Ready) {
         return undefined;
@@ -62,8 +92,14 @@ export class MainThreadReads {
           slots: this.slots,
           gen,
         });
-        // The records' views are valid only under the lock: copy them out now.
-        if (result.kind === 'page') page = joinPage(result.page);
+        if (result.kind === 'page') {
+          if (key !== undefined && this.answers!.accepts(result.page.length)) {
+            page = joinPage(result.page); // copied once, then served from the cache
+          } else {
+            views = this.viewsOf(result.page);
+            if (views === undefined) page = joinPage(result.page);
+          }
+        }
       } catch (err) {
         if (!(err instanceof AppError)) return undefined; // let a worker handle and log it
         this.afterRead(query.op);
@@ -71,6 +107,10 @@ export class MainThreadReads {
       }
     } finally {
       lock.readUnlock();
+    }
+    if (views !== undefined) {
+      this.afterRead(query.op);
+      return { head: { status: 200 }, body: EMPTY, views };
     }
     const body = page ?? utf8((result as { value: unknown }).value);
     const etag = etagOfResult(result);
@@ -80,6 +120,8 @@ export class MainThreadReads {
     return { head: etag === undefined ? { status: 200 } : { status: 200, etag }, body };
   }
 }
+
+const EMPTY = new Uint8Array(0);
 
 function errorReply(err: AppError): Reply {
   return { head: errorHead(err), body: utf8(err.toBody()) };

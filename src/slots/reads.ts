@@ -88,6 +88,46 @@ export function joinPage(page: PageParts): Buffer<ArrayBuffer> {
   return out;
 }
 
+/**
+ * A page's body as chunks to write in order: records of at least `minViewBytes` as the
+ * views they are (no copy), everything between them (brackets, commas, smaller records)
+ * copied into one buffer. Small records are copied because handing the socket one chunk
+ * costs more than copying a few KB. `views` counts the chunks that view shared memory:
+ * while it is > 0 the chunks are valid only while the records cannot be freed.
+ */
+export function pageChunks(
+  page: PageParts,
+  minViewBytes: number,
+): { chunks: Uint8Array[]; views: number } {
+  let copied = page.length;
+  for (const json of page.records) if (json.byteLength >= minViewBytes) copied -= json.byteLength;
+  const joint = Buffer.allocUnsafe(copied);
+  const chunks: Uint8Array[] = [];
+  let views = 0;
+  let pos = 0;
+  let runStart = 0;
+  const put = (bytes: Uint8Array) => {
+    joint.set(bytes, pos);
+    pos += bytes.byteLength;
+  };
+  put(page.prefix);
+  for (let i = 0; i < page.records.length; i++) {
+    if (i > 0) joint[pos++] = COMMA;
+    const json = page.records[i]!;
+    if (json.byteLength < minViewBytes) {
+      put(json);
+      continue;
+    }
+    if (pos > runStart) chunks.push(joint.subarray(runStart, pos));
+    runStart = pos;
+    chunks.push(json);
+    views++;
+  }
+  put(page.suffix);
+  chunks.push(joint.subarray(runStart, pos));
+  return { chunks, views };
+}
+
 function writePage(page: PageParts, out: Uint8Array, at: number): void {
   let pos = at;
   out.set(page.prefix, pos);
