@@ -37,6 +37,7 @@ export interface Config {
   sseMaxHeldBytes: number;
   httpMetrics: boolean;
   answerCacheMaxBytes: number;
+  zeroCopyMinBytes: number;
 }
 
 interface Setting<K extends keyof Config> {
@@ -221,6 +222,12 @@ const settings: { [K in keyof Config]: Setting<K> } = {
     env: 'ANSWER_CACHE_MAX_BYTES',
     parse: integer(0, 64 * 1024 * MiB),
     fallback: () => 64 * MiB,
+  },
+  zeroCopyMinBytes: {
+    key: 'zeroCopyMinBytes',
+    env: 'ZERO_COPY_MIN_BYTES',
+    parse: integer(0, 1024 * MiB),
+    fallback: () => 8192,
   },
 };
 

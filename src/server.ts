@@ -108,7 +108,13 @@ export async function startServer(config: Config): Promise<RunningServer> {
   const work = new WorkCounters(workCounters);
   const answers = new AnswerCache(slots, config.answerCacheMaxBytes);
   const mainThreadReads = config.mainThreadReads
-    ? new MainThreadReads(slots, arena, createWorkPublisher(work, zeroStats()), answers)
+    ? new MainThreadReads(
+        slots,
+        arena,
+        createWorkPublisher(work, zeroStats()),
+        answers,
+        config.zeroCopyMinBytes,
+      )
     : undefined;
   const contexts = new ContextService(pool, residents, index, mainThreadReads);
   const prompts = await PromptLibrary.open(dataDir);
