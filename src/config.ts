@@ -227,7 +227,7 @@ const settings: { [K in keyof Config]: Setting<K> } = {
     key: 'zeroCopyMinBytes',
     env: 'ZERO_COPY_MIN_BYTES',
     parse: integer(0, 1024 * MiB),
-    fallback: () => 8192,
+    fallback: () => 512,
   },
 };
 

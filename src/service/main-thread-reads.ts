@@ -16,8 +16,13 @@ import {
   readResult,
 } from '../slots/reads.js';
 
-/** Default of `zeroCopyMinBytes` (see bench/profile.ts runs in docs/architecture.md). */
-export const ZERO_COPY_MIN_BYTES = 8192;
+/**
+ * Default of `zeroCopyMinBytes`. Copying a page out of shared memory costs far more than
+ * its bytes suggest: a fresh buffer of 100 KB is page-faulted in at first touch (S1 with the
+ * answer cache off: ~930 µs of server CPU a request copying 1 KB records, ~270 µs viewing
+ * them, bench/profile.ts).
+ */
+export const ZERO_COPY_MIN_BYTES = 512;
 
 /**
  * Reads served on the main thread, allowed for cheap reads because the benchmark shows them
@@ -57,8 +62,8 @@ export class MainThreadReads {
    */
   private viewsOf(page: PageParts): ViewBody | undefined {
     if (this.zeroCopyMinBytes === 0) return undefined;
-    const { chunks, views } = pageChunks(page, this.zeroCopyMinBytes);
-    if (views === 0) return undefined;
+    const chunks = pageChunks(page, this.zeroCopyMinBytes)?.chunks;
+    if (chunks === undefined) return undefined;
     const token = this.arena.pinReads();
     let released = false;
     const release = () => {

@@ -91,16 +91,17 @@ export function joinPage(page: PageParts): Buffer<ArrayBuffer> {
 /**
  * A page's body as chunks to write in order: records of at least `minViewBytes` as the
  * views they are (no copy), everything between them (brackets, commas, smaller records)
- * copied into one buffer. Small records are copied because handing the socket one chunk
- * costs more than copying a few KB. `views` counts the chunks that view shared memory:
- * while it is > 0 the chunks are valid only while the records cannot be freed.
+ * copied into one buffer (handing the socket a chunk costs about as much as copying a few
+ * hundred bytes). `views` counts the chunks that view shared memory: the chunks are valid
+ * only while those records cannot be freed. Undefined when no record is that large.
  */
 export function pageChunks(
   page: PageParts,
   minViewBytes: number,
-): { chunks: Uint8Array[]; views: number } {
+): { chunks: Uint8Array[]; views: number } | undefined {
   let copied = page.length;
   for (const json of page.records) if (json.byteLength >= minViewBytes) copied -= json.byteLength;
+  if (copied === page.length) return undefined;
   const joint = Buffer.allocUnsafe(copied);
   const chunks: Uint8Array[] = [];
   let views = 0;
