@@ -10,15 +10,24 @@ export interface NodeBindings {
 const nodeOf = (c: Context): NodeBindings | undefined => c.env as NodeBindings | undefined;
 
 /**
- * A request header from Node's own parsed headers. `c.req.header()` would have the adapter
+ * A request header (`name` in lower case) from Node's own parsed headers. `c.req.header()` would have the adapter
  * build a fetch `Headers` from every raw header first (measured at several µs a request);
  * without a Node request (hono's `app.request()` in tests) it is used as is.
  */
 export function requestHeader(c: Context, name: string): string | undefined {
   const incoming = nodeOf(c)?.incoming;
   if (incoming === undefined) return c.req.header(name);
-  const value = incoming.headers[name];
-  return Array.isArray(value) ? value.join(', ') : value;
+  // The raw list, not `incoming.headers`: Node keeps only the first of some duplicated
+  // headers (Authorization among them), fetch joins them all with ", "; so does this.
+  const raw = incoming.rawHeaders;
+  let value: string | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const key = raw[i]!;
+    if (key.length === name.length && key.toLowerCase() === name) {
+      value = value === undefined ? raw[i + 1]! : `${value}, ${raw[i + 1]!}`;
+    }
+  }
+  return value;
 }
 
 /** The headers of a reply written straight to the socket (lower case, as fetch shows them). */
