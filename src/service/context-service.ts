@@ -48,7 +48,7 @@ export class ContextService {
 
   async run(id: string, traceId: string, task: ContextTask): Promise<Reply> {
     if (!this.index.has(id)) throw notFound(`context ${id} not found`);
-    const lease = await this.acquire(id);
+    const lease = this.residents.tryAcquire(id) ?? (await this.acquire(id));
     try {
       if (this.mainThreadReads !== undefined && isRead(task)) {
         const served = this.mainThreadReads.tryRead(lease.slot, lease.gen, task);
