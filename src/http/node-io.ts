@@ -9,6 +9,11 @@ export interface NodeBindings {
 
 const nodeOf = (c: Context): NodeBindings | undefined => c.env as NodeBindings | undefined;
 
+/** Node's response of the request, when served by @hono/node-server. */
+export function nodeResponse(c: Context): ServerResponse | undefined {
+  return nodeOf(c)?.outgoing;
+}
+
 /**
  * A request header (`name` in lower case) from Node's own parsed headers. `c.req.header()` would have the adapter
  * build a fetch `Headers` from every raw header first (measured at several µs a request);
@@ -54,9 +59,9 @@ function alreadySent(status: number): Response {
 }
 
 /**
- * Writes a GET's answer to the Node response directly: status, the reply's headers, the
- * trace id (the one header middleware sets on every response), and the body bytes as
- * given, in one corked write. Skips hono's and the adapter's Response and Headers objects,
+ * Writes a GET's answer to the Node response directly: status, the reply's headers (with
+ * those middleware set on the Node response, the trace id), and the body bytes as given,
+ * in one corked write. Skips hono's and the adapter's Response and Headers objects,
  * which cost more than the rest of a cached read. Returns undefined (nothing written) when
  * there is no Node response, or for anything but a GET, so the caller answers as usual.
  *
@@ -71,9 +76,8 @@ export function sendDirect(
 ): Response | undefined {
   const res = nodeOf(c)?.outgoing;
   if (res === undefined || c.req.method !== 'GET' || res.headersSent) return undefined;
+  // Headers set on `res` before (the trace id) are merged in by Node.
   const headers: Record<string, string | number> = {};
-  const traceId = c.get('traceId') as string | undefined;
-  if (traceId !== undefined) headers['x-trace-id'] = traceId;
   if (head.etag !== undefined) headers.etag = head.etag;
   if (head.location !== undefined) headers.location = head.location;
   if (head.retryAfter !== undefined) headers['retry-after'] = String(head.retryAfter);

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { MiddlewareHandler } from 'hono';
 import type { Logger } from '../log.js';
 import type { AppEnv } from './env.js';
-import { requestHeader } from './node-io.js';
+import { nodeResponse, requestHeader } from './node-io.js';
 
 const TRACE_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -16,7 +16,11 @@ export function traceId(log: Logger): MiddlewareHandler<AppEnv> {
     const id = given !== undefined && TRACE_ID.test(given) ? given : randomUUID();
     c.set('traceId', id);
     c.set('log', lazyChild(log, id));
-    c.header('X-Trace-Id', id);
+    // On Node's response itself when there is one: it joins whatever headers the answer
+    // is written with, without a fetch Headers object per request.
+    const res = nodeResponse(c);
+    if (res !== undefined) res.setHeader('X-Trace-Id', id);
+    else c.header('X-Trace-Id', id);
     await next();
   };
 }
