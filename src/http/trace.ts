@@ -11,7 +11,9 @@ const TRACE_ID = /^[A-Za-z0-9._:-]{1,128}$/;
  * logger that stamps it on every line.
  */
 export function traceId(log: Logger): MiddlewareHandler<AppEnv> {
-  return async (c, next) => {
+  // Not an async function: it returns the rest of the chain's promise instead of awaiting
+  // it, one promise less per request.
+  return (c, next) => {
     const given = requestHeader(c, 'x-trace-id');
     const id = given !== undefined && TRACE_ID.test(given) ? given : randomUUID();
     c.set('traceId', id);
@@ -21,7 +23,7 @@ export function traceId(log: Logger): MiddlewareHandler<AppEnv> {
     const res = nodeResponse(c);
     if (res !== undefined) res.setHeader('X-Trace-Id', id);
     else c.header('X-Trace-Id', id);
-    await next();
+    return next();
   };
 }
 
