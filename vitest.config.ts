@@ -17,6 +17,9 @@ const COMPILED = [
   'http/**/*', // server processes, and in-process apps on a real worker pool
   'recovery/**/*',
   'work/**/*',
+  'cache/**/*', // server processes
+  'read-path/**/*', // server processes
+  'zero-copy/**/*', // server processes, the arena worker fixture
 ];
 // ContextSlot and ops on a real arena: its lock blocks, which the main thread may not do.
 const ON_A_THREAD = ['slots/**/*'];

@@ -16,7 +16,8 @@ import { startProduct } from './lib/process.js';
 
 /**
  * CPU profile of the product under one benchmark scenario:
- * `node dist/bench/profile.js [--scenario S1|S2|S4|S5] [--seconds 10] [--out DIR]`, or
+ * `node dist/bench/profile.js [--scenario S1|S2|S4|S5] [--seconds 10] [--out DIR]
+ * [--env KEY=VALUE …]` (settings of the product, e.g. `--env ANSWER_CACHE_MAX_BYTES=0`), or
  * `node dist/bench/profile.js --analyze DIR` to summarise .cpuprofile files already written.
  * `--share a.js,b.js` adds the self time of the functions in files whose path contains one
  * of those strings, as a share of each thread's busy time (the cost of one module).
@@ -208,6 +209,7 @@ async function main(): Promise<void> {
       workers: { type: 'string' },
       analyze: { type: 'string' },
       share: { type: 'string', default: '' },
+      env: { type: 'string', multiple: true, default: [] },
     },
   });
   const share = values.share.split(',').filter((part) => part !== '');
@@ -218,7 +220,11 @@ async function main(): Promise<void> {
   const tmp = mkdtempSync(join(tmpdir(), 'ccs-profile-'));
   const outDir = resolve(values.out ?? join(tmp, 'profiles'));
   mkdirSync(outDir, { recursive: true });
+  const env = Object.fromEntries(
+    values.env.map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
+  );
   const product = await startProduct(join(tmp, 'data'), {
+    env,
     execArgv: ['--cpu-prof', '--cpu-prof-dir', outDir],
     ...(values.workers === undefined ? {} : { workers: Number(values.workers) }),
   });

@@ -38,6 +38,8 @@ export interface Config {
   sseMaxQueuedBytes: number;
   sseMaxHeldBytes: number;
   httpMetrics: boolean;
+  answerCacheMaxBytes: number;
+  zeroCopyMinBytes: number;
 }
 
 interface Setting<K extends keyof Config> {
@@ -225,6 +227,18 @@ const settings: { [K in keyof Config]: Setting<K> } = {
     fallback: () => 128 * MiB,
   },
   httpMetrics: { key: 'httpMetrics', env: 'HTTP_METRICS', parse: boolean, fallback: () => true },
+  answerCacheMaxBytes: {
+    key: 'answerCacheMaxBytes',
+    env: 'ANSWER_CACHE_MAX_BYTES',
+    parse: integer(0, 64 * 1024 * MiB),
+    fallback: () => 64 * MiB,
+  },
+  zeroCopyMinBytes: {
+    key: 'zeroCopyMinBytes',
+    env: 'ZERO_COPY_MIN_BYTES',
+    parse: integer(0, 1024 * MiB),
+    fallback: () => 512,
+  },
 };
 
 /** `LOCK_TIMEOUT_MS` → `lock-timeout-ms`. */

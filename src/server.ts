@@ -4,6 +4,8 @@ import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import { serve } from '@hono/node-server';
 import type { Hono } from 'hono';
+import { AnswerCache } from './cache/answer-cache.js';
+import { registerAnswerCacheMetrics } from './cache/answer-cache-metrics.js';
 import { ResidentSet } from './cache/resident-set.js';
 import { SummaryIndex } from './catalog/summary-index.js';
 import type { Config } from './config.js';
@@ -150,8 +152,15 @@ export async function buildServer(config: Config): Promise<ServerApp> {
     slotWaitMs: config.lockTimeoutMs,
   });
   const work = new WorkCounters(workCounters);
+  const answers = new AnswerCache(slots, config.answerCacheMaxBytes);
   const mainThreadReads = config.mainThreadReads
-    ? new MainThreadReads(slots, arena, createWorkPublisher(work, zeroStats()))
+    ? new MainThreadReads(
+        slots,
+        arena,
+        createWorkPublisher(work, zeroStats()),
+        answers,
+        config.zeroCopyMinBytes,
+      )
     : undefined;
   const prompts = await PromptLibrary.open(dataDir);
   const sseLimits = { maxEvents: config.sseMaxQueuedEvents, maxBytes: config.sseMaxQueuedBytes };
@@ -187,6 +196,7 @@ export async function buildServer(config: Config): Promise<ServerApp> {
     return lockRegistry.readStats();
   });
   registerSseMetrics(metrics.registry, sse, events);
+  registerAnswerCacheMetrics(metrics.registry, answers);
   const app = createApp({
     config,
     log,

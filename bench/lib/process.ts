@@ -10,10 +10,14 @@ export const BASELINE_MAIN = fileURLToPath(new URL('../baselines/server.js', imp
 export type SystemName =
   | 'product'
   | 'product-sync-under-lock'
+  | 'product (answer cache off)'
   | 'mutex-clone'
   | 'single-thread'
   | 'ceiling';
-export type BaselineKind = Exclude<SystemName, 'product' | 'product-sync-under-lock'>;
+export type BaselineKind = Exclude<
+  SystemName,
+  'product' | 'product-sync-under-lock' | 'product (answer cache off)'
+>;
 
 /**
  * The product as it was before group commit (`GROUP_COMMIT=false`: each write holds its
@@ -22,6 +26,9 @@ export type BaselineKind = Exclude<SystemName, 'product' | 'product-sync-under-l
  */
 export const SYNC_UNDER_LOCK = 'product-sync-under-lock';
 export const SYNC_UNDER_LOCK_ENV = { GROUP_COMMIT: 'false' };
+
+/** The product with ANSWER_CACHE_MAX_BYTES=0: every read copies (or views) the records. */
+export const PRODUCT_NO_CACHE: SystemName = 'product (answer cache off)';
 
 export const BASELINES: readonly BaselineKind[] = ['mutex-clone', 'single-thread', 'ceiling'];
 

@@ -24,7 +24,14 @@ function casesOf(runs: RunRecord[]): string[] {
   return [...new Set(runs.map((r) => r.case))];
 }
 
-const SYSTEMS = ['product', 'product-sync-under-lock', 'mutex-clone', 'single-thread', 'ceiling'];
+const SYSTEMS = [
+  'product',
+  'product-sync-under-lock',
+  'product (answer cache off)',
+  'mutex-clone',
+  'single-thread',
+  'ceiling',
+];
 const bySystem = (a: RunRecord, b: RunRecord) =>
   SYSTEMS.indexOf(a.system) - SYSTEMS.indexOf(b.system);
 

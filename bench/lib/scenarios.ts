@@ -27,6 +27,7 @@ import {
 import {
   BASELINE_MAIN,
   BASELINES,
+  PRODUCT_NO_CACHE,
   rssOf,
   type ServerProcess,
   SYNC_UNDER_LOCK,
@@ -93,6 +94,8 @@ export interface Bench {
 }
 
 const ALL: readonly SystemName[] = ['product', ...BASELINES];
+/** S1 and S4 also measure the product with its answer cache off (what copying costs). */
+const ALL_AND_NO_CACHE: readonly SystemName[] = ['product', PRODUCT_NO_CACHE, ...BASELINES];
 /** Systems that hold contexts as data (the ceiling only replays precomputed answers). */
 const OBJECT_SYSTEMS: readonly SystemName[] = ['product', 'mutex-clone', 'single-thread'];
 /** S3 also runs the product as it was before group commit, on a copy of the same data. */
@@ -312,6 +315,13 @@ export async function mainPhase(bench: Bench): Promise<void> {
       ceilingPaths(ids, plan),
     );
     for (const kind of BASELINES) servers.set(kind, await startBaseline(kind, seedFile));
+    // A copy of the seeded data for a second product process, so the two never share files.
+    const noCacheData = join(bench.tmp, 'main-data-no-cache');
+    cpSync(join(bench.tmp, 'main-data'), noCacheData, { recursive: true });
+    servers.set(
+      PRODUCT_NO_CACHE,
+      await startProduct(noCacheData, { env: { ANSWER_CACHE_MAX_BYTES: '0' } }),
+    );
     bench.log(`baselines loaded the product's data from ${seedFile}`);
 
     let turn = 0;
@@ -341,14 +351,26 @@ export async function mainPhase(bench: Bench): Promise<void> {
     const hot = ids.get('hot')!;
     const c = profile.readConnections;
     if (wants(bench, 'S1')) {
-      await compare('S1', 'hot page', ALL, [{ method: 'GET', paths: [hotPagePath(hot)] }], c);
+      await compare(
+        'S1',
+        'hot page',
+        ALL_AND_NO_CACHE,
+        [{ method: 'GET', paths: [hotPagePath(hot)] }],
+        c,
+      );
     }
     if (wants(bench, 'S2')) {
       await compare('S2', 'context DTO', ALL, [{ method: 'GET', paths: [contextPath(hot)] }], c);
     }
     for (const n of wants(bench, 'S4') ? plan.pageSizes : []) {
       const path = lastPagePath(ids.get(pageKey(n))!, n);
-      await compare('S4', `${fmt(n)} messages`, ALL, [{ method: 'GET', paths: [path] }], c);
+      await compare(
+        'S4',
+        `${fmt(n)} messages`,
+        ALL_AND_NO_CACHE,
+        [{ method: 'GET', paths: [path] }],
+        c,
+      );
     }
     if (!wants(bench, 'S3')) return;
     // The comparison product serves a copy of the product's data (nothing is written to

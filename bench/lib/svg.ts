@@ -7,11 +7,18 @@ import type { BenchResults, RunRecord } from './results.js';
 
 export const SYSTEM_COLORS: Record<string, string> = {
   product: '#2563eb',
+  'product (answer cache off)': '#60a5fa',
   'mutex-clone': '#dc2626',
   'single-thread': '#d97706',
   ceiling: '#6b7280',
 };
-const SYSTEM_ORDER = ['product', 'mutex-clone', 'single-thread', 'ceiling'];
+const SYSTEM_ORDER = [
+  'product',
+  'product (answer cache off)',
+  'mutex-clone',
+  'single-thread',
+  'ceiling',
+];
 
 interface Bar {
   system: string;

@@ -67,6 +67,7 @@ export function evaluateTargets(results: BenchResults): TargetResult[] {
     return mine !== undefined && theirs !== undefined ? theirs / mine : undefined;
   };
   const s1 = rps('S1', undefined, 'product');
+  const s1NoCache = rps('S1', undefined, 'product (answer cache off)');
   const s1Mutex = rps('S1', undefined, 'mutex-clone');
   const s1Ceiling = rps('S1', undefined, 'ceiling');
   const withCpu = (t: TargetResult | null, system: string) => {
@@ -74,6 +75,8 @@ export function evaluateTargets(results: BenchResults): TargetResult[] {
     if (t !== null && value !== undefined && Number.isFinite(value)) t.achievedByCpu = value;
     return t;
   };
+  const ratioOf = (a: number | undefined, b: number | undefined) =>
+    a !== undefined && b !== undefined ? a / b : undefined;
   out.push(
     withCpu(
       target(
@@ -81,8 +84,8 @@ export function evaluateTargets(results: BenchResults): TargetResult[] {
         'S1',
         'hot page throughput, product ÷ mutex-clone',
         'atLeast',
-        4,
-        s1 !== undefined && s1Mutex !== undefined ? s1 / s1Mutex : undefined,
+        5,
+        ratioOf(s1, s1Mutex),
       ),
       'mutex-clone',
     ),
@@ -92,12 +95,45 @@ export function evaluateTargets(results: BenchResults): TargetResult[] {
         'S1',
         'hot page throughput, product ÷ ceiling',
         'atLeast',
-        0.5,
-        s1 !== undefined && s1Ceiling !== undefined ? s1 / s1Ceiling : undefined,
+        0.8,
+        ratioOf(s1, s1Ceiling),
       ),
       'ceiling',
     ),
+    target(
+      'S1-no-cache-vs-ceiling',
+      'S1',
+      'hot page throughput, product with the answer cache off ÷ ceiling',
+      'atLeast',
+      0.5,
+      ratioOf(s1NoCache, s1Ceiling),
+    ),
+    target(
+      'S2-vs-single-thread',
+      'S2',
+      'context DTO throughput, product ÷ single-thread',
+      'atLeast',
+      1.2,
+      ratioOf(rps('S2', undefined, 'product'), rps('S2', undefined, 'single-thread')),
+    ),
   );
+  // Every S4 case is a page of 50; the target holds for the worst of them.
+  const s4Ratios = results.runs
+    .filter((r) => r.scenario === 'S4' && r.system === 'product')
+    .map((r) => ratioOf(r.result.read?.rps, rps('S4', r.case, 'single-thread')))
+    .filter((v): v is number => v !== undefined);
+  if (s4Ratios.length > 0) {
+    out.push(
+      target(
+        'S4-vs-single-thread',
+        'S4',
+        'page of 50 throughput, product ÷ single-thread (the worst case of S4)',
+        'atLeast',
+        2.5,
+        Math.min(...s4Ratios),
+      ),
+    );
+  }
 
   const mixed = findRun(results, 'S3', 'mixed', 'product')?.result.read?.p99;
   const readOnly = findRun(results, 'S3', 'read-only', 'product')?.result.read?.p99;

@@ -142,6 +142,19 @@ export class ResidentSet {
   }
 
   /**
+   * The lease of a context that is resident and not being evicted, taken at once (no
+   * promise to wait on: most reads find their context resident); undefined otherwise, and
+   * the caller uses `acquire`.
+   */
+  tryAcquire(id: string): Lease | undefined {
+    if (this.evicting.has(id)) return undefined;
+    const resident = this.lru.get(id);
+    if (resident === undefined) return undefined;
+    resident.pins++;
+    return this.lease(resident);
+  }
+
+  /**
    * Reserves a free slot for a context about to be created; `run` creates it there.
    * On success the context joins the set; on failure the slot is freed again.
    */

@@ -1,6 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { MiddlewareHandler } from 'hono';
 import type { AppEnv } from './env.js';
+import { requestHeader } from './node-io.js';
 
 /** `Bearer <credentials>`, the scheme in any case (RFC 7235: schemes are case-insensitive). */
 const BEARER = /^bearer +(.+)$/i;
@@ -16,7 +17,7 @@ const digest = (text: string): Buffer => createHash('sha256').update(text, 'utf8
 export function bearerAuth(token: string): MiddlewareHandler<AppEnv> {
   const expected = digest(token);
   return async (c, next) => {
-    const given = BEARER.exec(c.req.header('authorization') ?? '')?.[1];
+    const given = BEARER.exec(requestHeader(c, 'authorization') ?? '')?.[1];
     if (given === undefined || !timingSafeEqual(digest(given), expected)) {
       c.header('WWW-Authenticate', 'Bearer');
       return c.json({ error: 'a valid bearer token is required', code: 'unauthorized' }, 401);

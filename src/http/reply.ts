@@ -2,7 +2,8 @@ import type { Context } from 'hono';
 import { preconditionFailed } from '../errors.js';
 import type { Reply } from '../pool/context-pool.js';
 import { httpOfFailure } from '../protocol/error-mapping.js';
-import type { Outcome, ReplyHead } from '../protocol/reply-frame.js';
+import type { Outcome, ReplyHead, ViewBody } from '../protocol/reply-frame.js';
+import { type DirectHead, requestHeader, sendDirect } from './node-io.js';
 
 const STATUS_OF: Record<Exclude<Outcome, 'failed'>, number> = {
   ok: 200,
@@ -19,10 +20,8 @@ export function etagOf(version: number): string {
  * The HTTP status and headers a reply head stands for: the one place a worker's answer
  * becomes HTTP. Something deleted has no representation, so no ETag.
  */
-function httpOf(head: ReplyHead): { status: number; etag?: string; retryAfter?: number } {
+function httpOf(head: ReplyHead): DirectHead {
   switch (head.outcome) {
-    case undefined: // the read path's legacy head (src/slots/reads.ts)
-      return { status: head.status ?? 200, etag: head.etag };
     case 'failed':
       return httpOfFailure(head.code);
     case 'deleted':
@@ -41,27 +40,58 @@ function httpOf(head: ReplyHead): { status: number; etag?: string; retryAfter?: 
  * can be found (sent only when the reply says it was created).
  */
 export function sendReply(c: Context, reply: Reply, location?: string): Response {
-  const { head, body } = reply;
-  const http = httpOf(head);
+  const http = httpOf(reply.head);
+  const created = location !== undefined && reply.head.outcome === 'created';
+  return sendHttp(c, created ? { ...http, location } : http, reply);
+}
+
+function sendHttp(c: Context, http: DirectHead, reply: Reply): Response {
+  if (reply.views !== undefined) return sendViews(c, http, reply.views);
+  const direct = sendDirect(c, http, reply.body);
+  if (direct !== undefined) return direct;
+  const { body } = reply;
   if (http.etag !== undefined) c.header('ETag', http.etag);
-  if (location !== undefined && head.outcome === 'created') c.header('Location', location);
+  if (http.location !== undefined) c.header('Location', http.location);
   if (http.retryAfter !== undefined) c.header('Retry-After', String(http.retryAfter));
   if (http.status === 204 || body.byteLength === 0) return c.body(null, http.status as 204);
   c.header('Content-Type', 'application/json; charset=utf-8');
   return c.body(body, http.status as 200);
 }
 
+/**
+ * A reply whose body is views of shared memory: written as they are, released once the
+ * response is done; joined into one buffer (and released at once) where it cannot be
+ * written directly.
+ */
+function sendViews(c: Context, http: DirectHead, views: ViewBody): Response {
+  const onDone = views.release;
+  const direct = sendDirect(c, http, null, { ...views, onDone });
+  if (direct !== undefined) return direct;
+  const body = new Uint8Array(views.length);
+  let pos = 0;
+  for (const chunk of views.chunks) {
+    body.set(chunk, pos);
+    pos += chunk.byteLength;
+  }
+  views.release();
+  return sendHttp(c, http, { head: { outcome: 'ok' }, body });
+}
+
 /** A GET whose `If-None-Match` names the reply's ETag answers 304 with no body. */
 export function sendConditional(c: Context, reply: Reply): Response {
-  const { status, etag } = httpOf(reply.head);
-  if (status === 200 && etag !== undefined) {
-    const ifNoneMatch = c.req.header('if-none-match');
+  const http = httpOf(reply.head);
+  const etag = http.etag;
+  if (http.status === 200 && etag !== undefined) {
+    const ifNoneMatch = requestHeader(c, 'if-none-match');
     if (ifNoneMatch !== undefined && etagListIncludes(ifNoneMatch, etag)) {
+      reply.views?.release();
+      const direct = sendDirect(c, { status: 304, etag }, null);
+      if (direct !== undefined) return direct;
       c.header('ETag', etag);
       return c.body(null, 304);
     }
   }
-  return sendReply(c, reply);
+  return sendHttp(c, http, reply);
 }
 
 function etagListIncludes(list: string, etag: string): boolean {

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { MiddlewareHandler } from 'hono';
 import type { Logger } from '../log.js';
 import type { AppEnv } from './env.js';
+import { nodeResponse, requestHeader } from './node-io.js';
 
 const TRACE_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -10,12 +11,37 @@ const TRACE_ID = /^[A-Za-z0-9._:-]{1,128}$/;
  * logger that stamps it on every line.
  */
 export function traceId(log: Logger): MiddlewareHandler<AppEnv> {
-  return async (c, next) => {
-    const given = c.req.header('x-trace-id');
+  // Not an async function: it returns the rest of the chain's promise instead of awaiting
+  // it, one promise less per request.
+  return (c, next) => {
+    const given = requestHeader(c, 'x-trace-id');
     const id = given !== undefined && TRACE_ID.test(given) ? given : randomUUID();
     c.set('traceId', id);
-    c.set('log', log.child({ traceId: id }));
-    c.header('X-Trace-Id', id);
-    await next();
+    c.set('log', lazyChild(log, id));
+    // On Node's response itself when there is one: it joins whatever headers the answer
+    // is written with, without a fetch Headers object per request.
+    const res = nodeResponse(c);
+    if (res !== undefined) res.setHeader('X-Trace-Id', id);
+    else c.header('X-Trace-Id', id);
+    return next();
   };
+}
+
+/**
+ * The request's logger, made only when something logs: most requests log nothing, and a
+ * pino child costs about 2 µs (a few percent of a cached read).
+ */
+function lazyChild(log: Logger, traceId: string): Logger {
+  let child: Logger | undefined;
+  const real = () => {
+    child ??= log.child({ traceId });
+    return child;
+  };
+  return new Proxy(log, {
+    get(_target, prop) {
+      const target = real();
+      const value = Reflect.get(target, prop, target) as unknown;
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
 }

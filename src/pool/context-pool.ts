@@ -1,7 +1,7 @@
 import { Piscina } from 'piscina';
 import { AppError, serviceUnavailable } from '../errors.js';
 import { appErrorOf } from '../protocol/error-mapping.js';
-import { type ReplyHead, readFrame } from '../protocol/reply-frame.js';
+import { type ReplyHead, readFrame, type ViewBody } from '../protocol/reply-frame.js';
 import type { Task } from '../protocol/tasks.js';
 import { SlotTable } from '../shm/slot-table.js';
 import { DurableWait } from './durable-wait.js';
@@ -10,6 +10,8 @@ import type { WorkerInit } from './worker-init.js';
 export interface Reply {
   head: ReplyHead;
   body: Uint8Array<ArrayBuffer>;
+  /** Instead of `body`: views to write as they are (zero-copy pages on the main thread). */
+  views?: ViewBody;
 }
 
 /** What a worker receives for metrics, next to WorkerInit in its workerData. */

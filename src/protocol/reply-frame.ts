@@ -12,8 +12,8 @@ export type Outcome = 'ok' | 'created' | 'deleted' | 'failed';
  * body, written once by the worker.
  */
 export interface ReplyHead {
-  /** What happened. Absent only in the read path's legacy heads (`status`, `etag` below). */
-  outcome?: Outcome;
+  /** What happened. */
+  outcome: Outcome;
   /** The context's version after the task (what the answer's ETag names). */
   version?: number;
   /** Why it failed (outcome `failed`): a TaskErrorCode. */
@@ -24,12 +24,17 @@ export interface ReplyHead {
   gone?: boolean;
   /** The live events of what this write committed, in the order they happened. */
   events?: ChangeEvent[];
-  /**
-   * Legacy, written only by the read path (src/slots/reads.ts) until it says `outcome:
-   * 'ok'` and `version` like every other task: the HTTP status and the ETag string.
-   */
-  status?: 200;
-  etag?: string;
+}
+
+/**
+ * A reply body as views written in order without being joined (a page of records viewed
+ * in shared memory, main thread only). The views stay valid until `release` is called,
+ * which the sender does once the response has finished or its connection closed.
+ */
+export interface ViewBody {
+  chunks: readonly Uint8Array[];
+  length: number;
+  release: () => void;
 }
 
 const encoder = new TextEncoder();

@@ -54,7 +54,7 @@ export class ContextService {
 
   async run(id: string, traceId: string, task: ContextTask): Promise<Reply> {
     if (!this.index.has(id)) throw notFound(`context ${id} not found`);
-    const lease = await this.acquire(id);
+    const lease = this.residents.tryAcquire(id) ?? (await this.acquire(id));
     try {
       if (this.mainThreadReads !== undefined && isRead(task)) {
         const served = this.mainThreadReads.tryRead(lease.slot, lease.gen, task);
@@ -66,6 +66,8 @@ export class ContextService {
         gen: lease.gen,
         traceId,
       } as Task);
+      if (reply.head.summary !== undefined || reply.head.gone)
+        this.mainThreadReads?.changed(lease.slot);
       if (reply.head.summary) this.index.put(reply.head.summary);
       // The worker found this copy unusable: the next request reloads it from storage.
       if (reply.head.code === 'context_poisoned') this.residents.invalidate(lease);

@@ -23,6 +23,21 @@ import { CLASS_BYTES, CLASS_COUNT, classFor } from './size-classes.js';
  * | 6           | LIVE_BLOCKS  | number of live blocks                                    |
  * | 7           | GROWS        | number of times the buffer was grown                     |
  * | 8 … 8+C−1   | FREE_HEAD[c] | ref of the first free block of size class c, 0 if none   |
+ * | 8+C         | READ_EPOCH   | epoch of zero-copy reads (only grows)                    |
+ * | 9+C, 10+C   | READ_PINS[p] | zero-copy reads in flight that pinned in an epoch of     |
+ * |             |              | parity p                                                 |
+ * | 11+C, 12+C  | DEFERRED[p]  | first block freed in an epoch of parity p while reads    |
+ * |             |              | were in flight, not yet reusable (chained like a free    |
+ * |             |              | list)                                                    |
+ *
+ * Zero-copy reads: the main thread hands the socket views of message records and keeps
+ * them until the write completes, after it released the context's lock. It pins the
+ * current epoch (lock-free) while still holding the read lock. A block freed while any pin
+ * is held is deferred, not reused, into its epoch's list; the list of the previous epoch
+ * becomes reusable once that epoch's pins are gone (every read that could view it has
+ * completed: a block is freed only after the reads that viewed it released their lock, so
+ * they pinned in its epoch or an earlier one), and the epoch then moves on. With no pin
+ * held at all, everything deferred is reusable. Deferred blocks count as used.
  *
  * Block layout (at `ref * 8`):
  *
@@ -40,7 +55,10 @@ const W_USED_UNITS = 5;
 const W_LIVE_BLOCKS = 6;
 const W_GROWS = 7;
 const W_FREE_HEAD = 8;
-const HEADER_WORDS = W_FREE_HEAD + CLASS_COUNT;
+const W_READ_EPOCH = W_FREE_HEAD + CLASS_COUNT;
+const W_READ_PINS = W_READ_EPOCH + 1;
+const W_DEFERRED = W_READ_PINS + 2;
+const HEADER_WORDS = W_DEFERRED + 2;
 const HEADER_UNITS = Math.ceil((HEADER_WORDS * 4) / 8);
 const LIVE_BIT = 0x8000_0000;
 const BLOCK_HEADER_BYTES = 8;
@@ -92,6 +110,7 @@ export class Arena {
     const units = CLASS_BYTES[cls]! / 8;
     this.lock.writeLock(this.lockTimeoutMs);
     try {
+      this.reclaim();
       let ref = this.i32[W_FREE_HEAD + cls]!;
       if (ref !== 0) {
         this.i32[W_FREE_HEAD + cls] = this.u32[ref * 2 + 2]!;
@@ -110,24 +129,110 @@ export class Arena {
     }
   }
 
-  /** Returns blocks to their free lists under one lock acquisition. */
+  /**
+   * Returns blocks to their free lists under one lock acquisition; while zero-copy reads
+   * are in flight, to the deferred list of the current epoch instead.
+   */
   freeAll(refs: Iterable<Ref>): void {
     this.lock.writeLock(this.lockTimeoutMs);
     try {
+      this.reclaim();
+      const pinned = this.pinsHeld();
+      const epoch = Atomics.load(this.i32, W_READ_EPOCH) & 1;
       for (const ref of refs) {
         if (ref === 0) continue;
         const word = this.u32[ref * 2]!;
         if ((word & LIVE_BIT) === 0) throw new Error(`arena: double free of block ${ref}`);
         const cls = word & ~LIVE_BIT;
         this.u32[ref * 2] = cls;
-        this.u32[ref * 2 + 2] = this.i32[W_FREE_HEAD + cls]!;
-        this.i32[W_FREE_HEAD + cls] = ref;
-        this.i32[W_USED_UNITS]! -= CLASS_BYTES[cls]! / 8;
-        this.i32[W_LIVE_BLOCKS]! -= 1;
+        // The link overwrites the payload's first word: a record's id, never the JSON bytes
+        // a zero-copy read views.
+        const head = pinned ? W_DEFERRED + epoch : W_FREE_HEAD + cls;
+        this.u32[ref * 2 + 2] = this.i32[head]!;
+        this.i32[head] = ref;
+        if (!pinned) this.released(cls);
       }
     } finally {
       this.lock.writeUnlock();
     }
+  }
+
+  /**
+   * Pins the blocks live now against reuse until `unpinReads(token)`; lock-free, for the
+   * main thread. Call it while holding the read lock of the context whose records the
+   * views show.
+   */
+  pinReads(): number {
+    for (;;) {
+      const epoch = Atomics.load(this.i32, W_READ_EPOCH);
+      Atomics.add(this.i32, W_READ_PINS + (epoch & 1), 1);
+      // Pinned in the epoch that is current (not one that moved on in between).
+      if (Atomics.load(this.i32, W_READ_EPOCH) === epoch) return epoch & 1;
+      Atomics.sub(this.i32, W_READ_PINS + (epoch & 1), 1);
+    }
+  }
+
+  unpinReads(token: number): void {
+    Atomics.sub(this.i32, W_READ_PINS + token, 1);
+  }
+
+  /** Zero-copy reads in flight, and the blocks waiting for them (tests, diagnostics). */
+  readPins(): { pins: number; deferredBlocks: number } {
+    let deferredBlocks = 0;
+    for (let p = 0; p < 2; p++) {
+      for (let ref = this.i32[W_DEFERRED + p]!; ref !== 0; ref = this.u32[ref * 2 + 2]!) {
+        deferredBlocks++;
+      }
+    }
+    return {
+      pins: Atomics.load(this.i32, W_READ_PINS) + Atomics.load(this.i32, W_READ_PINS + 1),
+      deferredBlocks,
+    };
+  }
+
+  private pinsHeld(): boolean {
+    return (
+      Atomics.load(this.i32, W_READ_PINS) !== 0 || Atomics.load(this.i32, W_READ_PINS + 1) !== 0
+    );
+  }
+
+  /**
+   * Makes deferred blocks reusable when no read can still view them: all of them when no
+   * pin is held; else the previous epoch's once its pins are gone, moving the epoch on.
+   * Under the arena lock.
+   */
+  private reclaim(): void {
+    const epoch = Atomics.load(this.i32, W_READ_EPOCH);
+    const current = epoch & 1;
+    const previous = current ^ 1;
+    if (this.i32[W_DEFERRED + current] === 0 && this.i32[W_DEFERRED + previous] === 0) return;
+    if (!this.pinsHeld()) {
+      this.release(current);
+      this.release(previous);
+      return;
+    }
+    if (Atomics.load(this.i32, W_READ_PINS + previous) !== 0) return;
+    this.release(previous);
+    Atomics.store(this.i32, W_READ_EPOCH, epoch + 1);
+  }
+
+  /** Moves a deferred list onto the free lists. */
+  private release(parity: number): void {
+    let ref = this.i32[W_DEFERRED + parity]!;
+    this.i32[W_DEFERRED + parity] = 0;
+    while (ref !== 0) {
+      const next = this.u32[ref * 2 + 2]!;
+      const cls = this.u32[ref * 2]! & ~LIVE_BIT;
+      this.u32[ref * 2 + 2] = this.i32[W_FREE_HEAD + cls]!;
+      this.i32[W_FREE_HEAD + cls] = ref;
+      this.released(cls);
+      ref = next;
+    }
+  }
+
+  private released(cls: number): void {
+    this.i32[W_USED_UNITS]! -= CLASS_BYTES[cls]! / 8;
+    this.i32[W_LIVE_BLOCKS]! -= 1;
   }
 
   /** Byte offset of a block's payload. */

@@ -160,7 +160,9 @@ export class ContextTasks {
 
   /** A read (context DTO, state, or a page of messages) under the read lock. */
   read(at: SlotRef, query: ReadQuery): ArrayBuffer {
-    return this.access.read(at, (ctx) => readWork(ctx, query));
+    return this.access.read(at, (ctx) =>
+      readWork(ctx, query, { slots: this.access.slots, gen: at.gen }),
+    );
   }
 
   // ---- writes ---------------------------------------------------------------------------

@@ -53,14 +53,14 @@ class FakePool {
         expect(this.slots.status(task.slot)).toBe(SlotStatus.Free);
         this.occupant.set(task.slot, task.id);
         this.slots.setStatus(task.slot, SlotStatus.Ready);
-        return readFrame(jsonFrame({ status: 200 }, {}));
+        return readFrame(jsonFrame({ outcome: 'ok' }, {}));
       }
       case 'evict': {
         if (this.evictError) throw this.evictError();
         expect(this.slots.generation(task.slot)).toBe(task.gen);
         this.occupant.delete(task.slot);
         this.slots.vacate(task.slot);
-        return readFrame(jsonFrame({ status: 200 }, undefined));
+        return readFrame(jsonFrame({ outcome: 'ok' }, undefined));
       }
       default:
         throw new Error(`unexpected task ${task.op}`);

@@ -55,6 +55,7 @@ describe('ConversationEngine: settling an orphaned turn', () => {
     } as unknown as ContextPool;
     const residents = {
       acquire: async (id: string) => ({ id, slot: 0, gen: 1, release: () => {} }),
+      tryAcquire: () => undefined,
     } as unknown as ResidentSet;
     const index = { has: () => true } as unknown as SummaryIndex;
     const hub = new EventHub();

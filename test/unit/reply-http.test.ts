@@ -55,10 +55,10 @@ describe('reply heads as HTTP', () => {
       type: null,
       body: '',
     });
-    // The read path's legacy head, until it says outcome and version.
-    const legacy = ok({ status: 200, etag: '"4"' }, { b: 2 });
-    expect(await answer(legacy)).toMatchObject({ status: 200, etag: '"4"', body: '{"b":2}' });
-    expect(await answer(legacy, undefined, { 'if-none-match': 'W/"4"' })).toMatchObject({
+    // A read's head: its version is the ETag; a weak If-None-Match names it too.
+    const read = ok({ outcome: 'ok', version: 4 }, { b: 2 });
+    expect(await answer(read)).toMatchObject({ status: 200, etag: '"4"', body: '{"b":2}' });
+    expect(await answer(read, undefined, { 'if-none-match': 'W/"4"' })).toMatchObject({
       status: 304,
       etag: '"4"',
       body: '',
