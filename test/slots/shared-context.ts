@@ -8,13 +8,14 @@ const MiB = 1024 * 1024;
 
 /**
  * A context in a real arena and slot table, as a worker holds it under the slot's write
- * lock (these tests run on a worker thread: the arena's own lock blocks, so it refuses the
+ * lock: the written view, which sees every write at once (readers' published view moves
+ * only when a write is durable: test/durability/group-commit.test.ts) (these tests run on a worker thread: the arena's own lock blocks, so it refuses the
  * main thread).
  */
 export function sharedContext(): { ctx: ContextSlot; arena: Arena; slots: SlotTable } {
   const arena = new Arena(Arena.createBuffer(MiB, 64 * MiB), 1_000);
   const slots = new SlotTable(SlotTable.createBuffer(4));
-  return { ctx: new ContextSlot(slots, arena, 2), arena, slots };
+  return { ctx: new ContextSlot(slots, arena, 2, 'written'), arena, slots };
 }
 
 export function branch(name: string): BranchMeta {
