@@ -1,9 +1,9 @@
 import { Hono } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
 import type { Registry } from 'prom-client';
 import { AppError } from '../errors.js';
 import type { HttpMetrics } from '../metrics/http-metrics.js';
 import { bearerAuth } from './auth.js';
+import { bodyLimit } from './body-limit.js';
 import type { AppDeps, AppEnv } from './env.js';
 import { observeRequests } from './observe.js';
 import { branchRoutes } from './routes/branches.js';
@@ -32,17 +32,7 @@ export function createApp(
 
   // Only requests that carry a body: reading the limit on a GET would make the adapter
   // build a full Request for nothing (8.6% of a hot read's main-thread time, measured).
-  const limit = bodyLimit({
-    maxSize: deps.config.maxBodyBytes,
-    onError: (c) =>
-      c.json(
-        {
-          error: `the request body exceeds ${deps.config.maxBodyBytes} bytes`,
-          code: 'payload_too_large',
-        },
-        413,
-      ),
-  });
+  const limit = bodyLimit(deps.config.maxBodyBytes);
   app.on(['POST', 'PUT', 'PATCH'], '/v1/*', limit);
 
   if (deps.config.apiToken !== undefined) app.use('/v1/*', bearerAuth(deps.config.apiToken));

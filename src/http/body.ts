@@ -1,6 +1,8 @@
 import type { Context } from 'hono';
 import { AppError, badRequest } from '../errors.js';
 import { checkJsonValue, MAX_BODY_DEPTH } from '../model/json-value.js';
+import { requestBytes } from './body-limit.js';
+import { requestHeader } from './node-io.js';
 
 /** Strict: an invalid byte sequence would otherwise be stored as U+FFFD, changed silently. */
 const UTF8 = new TextDecoder('utf-8', { fatal: true });
@@ -10,16 +12,16 @@ const UTF8 = new TextDecoder('utf-8', { fatal: true });
  * UTF-8, does not parse, or breaks the rules of `checkJsonValue` (Unicode, reserved keys,
  * key count, finite numbers, and the body's own nesting up to `MAX_BODY_DEPTH`). The depth of
  * each stored free-form value is measured from that value by the field validators
- * (src/model/validate.ts). (The size limit, 413, is enforced earlier by the body-limit
- * middleware.)
+ * (src/model/validate.ts). (The size limit, 413, is enforced by the body-limit middleware,
+ * src/http/body-limit.ts.)
  */
 export async function readJson(c: Context): Promise<unknown> {
-  const type = c.req.header('content-type') ?? '';
+  const type = requestHeader(c, 'content-type') ?? '';
   const mediaType = type.split(';')[0]!.trim().toLowerCase();
   if (mediaType !== 'application/json') {
     throw new AppError(415, 'unsupported_media_type', 'the request body must be application/json');
   }
-  const bytes = await c.req.arrayBuffer();
+  const bytes = await requestBytes(c);
   let text: string;
   try {
     text = UTF8.decode(bytes);

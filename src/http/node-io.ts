@@ -9,6 +9,11 @@ export interface NodeBindings {
 
 const nodeOf = (c: Context): NodeBindings | undefined => c.env as NodeBindings | undefined;
 
+/** Node's request, when served by @hono/node-server. */
+export function nodeRequest(c: Context): IncomingMessage | undefined {
+  return nodeOf(c)?.incoming;
+}
+
 /** Node's response of the request, when served by @hono/node-server. */
 export function nodeResponse(c: Context): ServerResponse | undefined {
   return nodeOf(c)?.outgoing;
@@ -59,11 +64,12 @@ function alreadySent(status: number): Response {
 }
 
 /**
- * Writes a GET's answer to the Node response directly: status, the reply's headers (with
+ * Writes an answer to the Node response directly: status, the reply's headers (with
  * those middleware set on the Node response, the trace id), and the body bytes as given,
  * in one corked write. Skips hono's and the adapter's Response and Headers objects,
- * which cost more than the rest of a cached read. Returns undefined (nothing written) when
- * there is no Node response, or for anything but a GET, so the caller answers as usual.
+ * which cost more than the rest of a cached read or an append. Returns undefined (nothing
+ * written) when there is no Node response, or for a HEAD (hono answers it with the GET
+ * route's headers and no body), so the caller answers as usual.
  *
  * `parts`: the body as several views written in order without joining them (see
  * src/slots/reads.ts `PageParts`); `onDone` runs once the response has finished or closed.
@@ -75,7 +81,7 @@ export function sendDirect(
   parts?: { chunks: readonly Uint8Array[]; length: number; onDone: () => void },
 ): Response | undefined {
   const res = nodeOf(c)?.outgoing;
-  if (res === undefined || c.req.method !== 'GET' || res.headersSent) return undefined;
+  if (res === undefined || c.req.method === 'HEAD' || res.headersSent) return undefined;
   // Headers set on `res` before (the trace id) are merged in by Node.
   const headers: Record<string, string | number> = {};
   if (head.etag !== undefined) headers.etag = head.etag;

@@ -106,7 +106,7 @@ function etagListIncludes(list: string, etag: string): boolean {
  * cannot be one of our ETags can never match, so it fails the precondition at once.
  */
 export function ifMatchVersion(c: Context): number | undefined {
-  const header = c.req.header('if-match');
+  const header = requestHeader(c, 'if-match');
   if (header === undefined || header.trim() === '*') return undefined;
   const match = /^\s*(?:W\/)?"(\d{1,15})"\s*$/.exec(header);
   if (match === null) throw preconditionFailed(`If-Match ${header} does not match`);
