@@ -1,13 +1,13 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import {
+import { describe, expect, it } from 'vitest';
+import type {
   DeadlockDetector,
-  type DeadlockEvent,
-  type LockEvent,
+  DeadlockEvent,
+  LockEvent,
 } from '../../src/sync/deadlock-detector.js';
 import { contextLockId, describeLock } from '../../src/sync/lock-ids.js';
 import { readLockStats } from '../../src/sync/lock-registry.js';
-import type { LockReply } from '../fixtures/lock-protocol.js';
-import { type LockSet, type LockWorker, lockSet, lockWorkers, until } from './lock-threads.js';
+import type { WireReply } from '../fixtures/wire-error.js';
+import { type LockSet, type LockWorker, lockSet, until, useLockThreads } from './lock-threads.js';
 
 /**
  * Deadlocks between real threads, found by the detector from the registry and broken by
@@ -15,12 +15,7 @@ import { type LockSet, type LockWorker, lockSet, lockWorkers, until } from './lo
  * longer than the test may run, so only the detector can end a deadlock.
  */
 
-const live: LockWorker[] = [];
-const detectors: DeadlockDetector[] = [];
-afterEach(async () => {
-  for (const d of detectors.splice(0)) d.stop();
-  await Promise.all(live.splice(0).map((w) => w.terminate()));
-});
+const threads = useLockThreads();
 
 const FOREVER = 60_000;
 const A = 0;
@@ -32,15 +27,13 @@ async function setup(
   locks = 3,
 ): Promise<{ set: LockSet; ws: LockWorker[]; events: LockEvent[]; detector: DeadlockDetector }> {
   const set = lockSet(Array.from({ length: locks }, (_, k) => contextLockId(k)));
-  const ws = await lockWorkers(set, n);
-  live.push(...ws);
+  const ws = await threads.workers(set, n);
   const events: LockEvent[] = [];
-  const detector = new DeadlockDetector(set.registry, {
+  const detector = threads.detector(set, {
     intervalMs: 10,
     longWaitMs: 100,
     logger: (e) => events.push(e),
-  }).start();
-  detectors.push(detector);
+  });
   return { set, ws, events, detector };
 }
 
@@ -61,9 +54,9 @@ async function breaksCycle(
   set: LockSet,
   ws: LockWorker[],
   events: LockEvent[],
-  waits: Promise<LockReply>[],
+  waits: Promise<WireReply>[],
 ): Promise<DeadlockEvent> {
-  const settled: (LockReply | undefined)[] = waits.map(() => undefined);
+  const settled: (WireReply | undefined)[] = waits.map(() => undefined);
   const released = waits.map((p, k) =>
     p.then(async (r) => {
       settled[k] = r;
@@ -75,7 +68,7 @@ async function breaksCycle(
   const victims = settled.flatMap((r, k) => (r !== undefined && !r.ok ? [k] : []));
   expect(victims).toHaveLength(1);
   const v = victims[0]!;
-  const err = (settled[v] as Extract<LockReply, { ok: false }>).error;
+  const err = (settled[v] as Extract<WireReply, { ok: false }>).error;
   expect(err).toMatchObject({ name: 'DeadlockError', code: 'lock_deadlock' });
   await ws[v]!.ok({ op: 'releaseAll' });
   const replies = await Promise.all(released);
@@ -183,16 +176,14 @@ describe('deadlock detection across real threads', { timeout: 30_000 }, () => {
 describe('reporting without breaking', { timeout: 30_000 }, () => {
   it('reports a cycle once and leaves it to the deadlines', async () => {
     const set = lockSet([contextLockId(0), contextLockId(1)]);
-    const ws = await lockWorkers(set, 2);
-    live.push(...ws);
+    const ws = await threads.workers(set, 2);
     const [t1, t2] = ws as [LockWorker, LockWorker];
     const events: LockEvent[] = [];
-    const detector = new DeadlockDetector(set.registry, {
+    const detector = threads.detector(set, {
       intervalMs: 10,
       breakCycles: false,
       logger: (e) => events.push(e),
-    }).start();
-    detectors.push(detector);
+    });
     await t1.ok({ op: 'write', lock: A, timeoutMs: FOREVER });
     await t2.ok({ op: 'write', lock: B, timeoutMs: FOREVER });
     const w1 = t1.call({ op: 'write', lock: B, timeoutMs: 1500 });

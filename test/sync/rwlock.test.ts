@@ -21,14 +21,13 @@ import {
 } from '../../src/sync/rwlock.js';
 import {
   type CommandOp,
-  type CommandReply,
   type RendezvousResult,
   STRESS,
   type StressResult,
-  type WireError,
   type WorkerInput,
   type WorkerReply,
 } from '../fixtures/rwlock-protocol.js';
+import type { WireError, WireReply } from '../fixtures/wire-error.js';
 
 const WORKER_URL = new URL('../fixtures/rwlock-worker.js', import.meta.url);
 
@@ -84,11 +83,11 @@ function resultOf<T>(worker: Worker, kind: 'rendezvous' | 'stress'): Promise<T> 
 class LockThread {
   readonly worker: Worker;
   private nextId = 1;
-  private readonly pending = new Map<number, (reply: CommandReply) => void>();
+  private readonly pending = new Map<number, (reply: WireReply) => void>();
 
   constructor(sab: SharedArrayBuffer, base = 0) {
     this.worker = spawn({ role: 'commands', sab, base });
-    this.worker.on('message', (reply: CommandReply) => {
+    this.worker.on('message', (reply: WireReply) => {
       this.pending.get(reply.id)?.(reply);
       this.pending.delete(reply.id);
     });
@@ -105,7 +104,7 @@ class LockThread {
     return this.worker.threadId + 1;
   }
 
-  call(op: CommandOp, timeoutMs?: number): Promise<CommandReply> {
+  call(op: CommandOp, timeoutMs?: number): Promise<WireReply> {
     const id = this.nextId++;
     return new Promise((resolve) => {
       this.pending.set(id, resolve);
@@ -119,13 +118,13 @@ class LockThread {
   }
 }
 
-function expectOk(reply: CommandReply): boolean | number | null {
+function expectOk(reply: WireReply): boolean | number | null {
   if (!reply.ok)
     throw new Error(`expected success, got ${reply.error.name}: ${reply.error.message}`);
   return reply.value;
 }
 
-function expectError(reply: CommandReply): WireError {
+function expectError(reply: WireReply): WireError {
   if (reply.ok) throw new Error(`expected an error, got success (${String(reply.value)})`);
   return reply.error;
 }
