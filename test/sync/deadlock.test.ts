@@ -7,7 +7,14 @@ import type {
 import { contextLockId, describeLock } from '../../src/sync/lock-ids.js';
 import { readLockStats } from '../../src/sync/lock-registry.js';
 import type { WireReply } from '../fixtures/wire-error.js';
-import { type LockSet, type LockWorker, lockSet, until, useLockThreads } from './lock-threads.js';
+import {
+  FOREVER,
+  type LockSet,
+  type LockWorker,
+  lockSet,
+  until,
+  useLockThreads,
+} from './lock-threads.js';
 
 /**
  * Deadlocks between real threads, found by the detector from the registry and broken by
@@ -17,7 +24,6 @@ import { type LockSet, type LockWorker, lockSet, until, useLockThreads } from '.
 
 const threads = useLockThreads();
 
-const FOREVER = 60_000;
 const A = 0;
 const B = 1;
 const C = 2;

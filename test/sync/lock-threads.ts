@@ -13,6 +13,9 @@ import type { WireError, WireReply } from '../fixtures/wire-error.js';
 
 /** Test support: registered locks shared with command-driven worker threads. */
 
+/** A wait deadline far longer than any test may run: only the code under test can end it. */
+export const FOREVER = 60_000;
+
 const WORKER_URL = new URL('../fixtures/lock-worker.js', import.meta.url);
 
 export interface LockSet {

@@ -8,7 +8,7 @@ import {
   releaseAllHeldBy,
 } from '../../src/sync/recovery.js';
 import { E_PHASE, entryBase, RELEASING, withPhase } from '../../src/sync/registry-layout.js';
-import { type LockWorker, lockSet, track, until, useLockThreads } from './lock-threads.js';
+import { FOREVER, type LockWorker, lockSet, track, until, useLockThreads } from './lock-threads.js';
 
 /**
  * A worker terminated while holding (or waiting for) locks: `worker.terminate()` skips its
@@ -17,7 +17,6 @@ import { type LockWorker, lockSet, track, until, useLockThreads } from './lock-t
 
 const threads = useLockThreads();
 
-const FOREVER = 60_000;
 const L = 0;
 const M = 1;
 const ID_L = contextLockId(0);
