@@ -36,6 +36,18 @@ interface ContextModel {
   absent: Set<string>;
 }
 
+/** A context just created (or found), with nothing known about its messages yet. */
+function newContextModel(id: string, deletable: boolean): ContextModel {
+  return {
+    id,
+    deletable,
+    maybeDeleted: false,
+    present: new Map(),
+    inFlight: new Set(),
+    absent: new Set(),
+  };
+}
+
 interface Model {
   live: Map<string, ContextModel>;
   deleted: Set<string>;
@@ -93,14 +105,7 @@ async function writer(
         return;
       }
       stats.acked++;
-      model.live.set(id, {
-        id,
-        deletable: true,
-        maybeDeleted: false,
-        present: new Map(),
-        inFlight: new Set(),
-        absent: new Set(),
-      });
+      model.live.set(id, newContextModel(id, true));
     } else if (roll < 6 && deletable.length > 0) {
       const ctx = deletable[rand(deletable.length)]!;
       ctx.maybeDeleted = true;
@@ -232,14 +237,7 @@ async function verify(base: string, model: Model, stats: TrialStats): Promise<vo
   for (const id of strangers) {
     expect((await request(`${base}/v1/contexts/${id}`)).status).toBe(200);
     expect(await allMessages(base, id)).toEqual([]);
-    model.live.set(id, {
-      id,
-      deletable: true,
-      maybeDeleted: false,
-      present: new Map(),
-      inFlight: new Set(),
-      absent: new Set(),
-    });
+    model.live.set(id, newContextModel(id, true));
   }
   model.unknownCreates = 0;
 }
@@ -254,14 +252,7 @@ describe('SIGKILL during a storm of writes loses no acknowledged write', () => {
     for (let i = 0; i < CORE_CONTEXTS; i++) {
       const res = await post(`${first.url}/v1/contexts`, { model_id: 'crash', mode: 'chat' });
       const { id } = (await res.json()) as { id: string };
-      model.live.set(id, {
-        id,
-        deletable: false,
-        maybeDeleted: false,
-        present: new Map(),
-        inFlight: new Set(),
-        absent: new Set(),
-      });
+      model.live.set(id, newContextModel(id, false));
     }
     await first.kill();
 
