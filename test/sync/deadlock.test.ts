@@ -24,9 +24,8 @@ import {
 
 const threads = useLockThreads();
 
-const A = 0;
-const B = 1;
-const C = 2;
+/** Lock indexes in the set `setup` makes. */
+const [A, B, C] = [0, 1, 2];
 
 async function setup(
   n: number,
