@@ -1,6 +1,6 @@
-import { afterAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { chainIsConsistent, type MessagePage, request } from '../support/http.js';
-import { makeDataDir, type ServerProcess, startServerProcess } from '../support/server-process.js';
+import { type ServerProcess, startServerProcess, useDataDir } from '../support/server-process.js';
 
 /**
  * Acceptance 2 of issue 4: the server process is killed with SIGKILL at random moments
@@ -243,8 +243,7 @@ async function verify(base: string, model: Model, stats: TrialStats): Promise<vo
 }
 
 describe('SIGKILL during a storm of writes loses no acknowledged write', () => {
-  const data = makeDataDir('ccs-crash-');
-  afterAll(() => data.remove());
+  const data = useDataDir('ccs-crash-');
 
   test(`${TRIALS} kills at random moments`, async () => {
     const model: Model = { live: new Map(), deleted: new Set(), unknownCreates: 0 };

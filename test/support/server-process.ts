@@ -25,6 +25,13 @@ export function makeDataDir(prefix = 'ccs-test-'): { dir: string; remove(): void
   return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
+/** A fresh data directory for the enclosing `describe`, removed after its tests. */
+export function useDataDir(prefix?: string): { dir: string } {
+  const data = makeDataDir(prefix);
+  afterAll(() => data.remove());
+  return data;
+}
+
 /**
  * Starts the real server (`node dist/src/main.js`) on an ephemeral loopback port and
  * resolves once it logs that it is listening.
