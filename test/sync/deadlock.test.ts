@@ -51,6 +51,21 @@ async function blocked(set: LockSet, n: number): Promise<void> {
 }
 
 /**
+ * ABBA: t1 holds A and t2 holds B (both in `held` mode); t1 then asks for B and, once it
+ * is blocked, t2 asks for A, both for write. Returns what `breaksCycle` reports.
+ */
+async function abba(held: 'read' | 'write') {
+  const { set, ws, events } = await setup(2);
+  const [t1, t2] = ws as [LockWorker, LockWorker];
+  await t1.ok({ op: held, lock: A, timeoutMs: FOREVER });
+  await t2.ok({ op: held, lock: B, timeoutMs: FOREVER });
+  const w1 = t1.call({ op: 'write', lock: B, timeoutMs: FOREVER });
+  await blocked(set, 1);
+  const w2 = t2.call({ op: 'write', lock: A, timeoutMs: FOREVER });
+  return { set, t1, t2, report: await breaksCycle(set, ws, events, [w1, w2]) };
+}
+
+/**
  * Runs the waits of a cycle; exactly one must fail with DeadlockError. The victim then
  * releases what it holds, so the others complete, each releasing all it holds as soon as
  * its wait succeeds (which lets the next one in).
@@ -108,14 +123,7 @@ describe('deadlock detection across real threads', { timeout: 30_000 }, () => {
   });
 
   it('ABBA: two threads, two write locks taken in opposite orders', async () => {
-    const { set, ws, events } = await setup(2);
-    const [t1, t2] = ws as [LockWorker, LockWorker];
-    await t1.ok({ op: 'write', lock: A, timeoutMs: FOREVER });
-    await t2.ok({ op: 'write', lock: B, timeoutMs: FOREVER });
-    const w1 = t1.call({ op: 'write', lock: B, timeoutMs: FOREVER });
-    await blocked(set, 1);
-    const w2 = t2.call({ op: 'write', lock: A, timeoutMs: FOREVER });
-    const report = await breaksCycle(set, ws, events, [w1, w2]);
+    const { set, t1, t2, report } = await abba('write');
     expect(report.cycle.map((r) => r.ownerId).sort()).toEqual([t1.ownerId, t2.ownerId].sort());
     // The victim is the one that started waiting last.
     expect(report.victim).toBe(t2.ownerId);
@@ -125,13 +133,7 @@ describe('deadlock detection across real threads', { timeout: 30_000 }, () => {
   });
 
   it('ABBA with readers: read-held locks, write requests', async () => {
-    const { set, ws, events } = await setup(2);
-    const [t1, t2] = ws as [LockWorker, LockWorker];
-    await t1.ok({ op: 'read', lock: A, timeoutMs: FOREVER });
-    await t2.ok({ op: 'read', lock: B, timeoutMs: FOREVER });
-    const w1 = t1.call({ op: 'write', lock: B, timeoutMs: FOREVER });
-    const w2 = t2.call({ op: 'write', lock: A, timeoutMs: FOREVER });
-    const report = await breaksCycle(set, ws, events, [w1, w2]);
+    const { report } = await abba('read');
     expect(report.cycle.every((r) => r.mode === 'write')).toBe(true);
   });
 
