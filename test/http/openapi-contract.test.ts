@@ -428,16 +428,12 @@ describe('the OpenAPI document: the live events stream over a real socket', () =
         await call('GET', '/v1/contexts/{id}/messages', { params, query: 'limit=1000' })
       ).body as { messages: { tool_calls: { id: string }[] | null }[] };
       const callId = state.messages.at(-1)!.tool_calls![0]!.id;
+      const noSuchContext = { params: { id: UNKNOWN_ID }, json: { tool_call_ids: [] } };
       await expectStatus('POST', T, { params, json: { tool_call_ids: ['nope'] } }, 400);
       await expectStatus('POST', T, { params, json: { tool_call_ids: 'x' } }, 400);
       await expectStatus('POST', T, { params, body: 'x', type: 'text/plain' }, 415);
       await expectStatus('POST', T, { params, json: { tool_call_ids: ['t'.repeat(5000)] } }, 413);
-      await expectStatus(
-        'POST',
-        T,
-        { params: { id: UNKNOWN_ID }, json: { tool_call_ids: [] } },
-        404,
-      );
+      await expectStatus('POST', T, noSuchContext, 404);
       await expectStatus('POST', T, { params, json: { tool_call_ids: [callId] } }, 200);
       await expectStatus('POST', X, { params, json: { tool_call_ids: [] } }, 200);
       const none = await expectStatus('POST', X, { params, json: { tool_call_ids: [] } }, 400);
@@ -445,12 +441,7 @@ describe('the OpenAPI document: the live events stream over a real socket', () =
       await expectStatus('POST', T, { params, json: { tool_call_ids: [] } }, 400);
       await expectStatus('POST', X, { params, body: 'x', type: 'text/plain' }, 415);
       await expectStatus('POST', X, { params, json: { tool_call_ids: ['t'.repeat(5000)] } }, 413);
-      await expectStatus(
-        'POST',
-        X,
-        { params: { id: UNKNOWN_ID }, json: { tool_call_ids: [] } },
-        404,
-      );
+      await expectStatus('POST', X, noSuchContext, 404);
 
       // The turn ended in Idle; every event it published matches its declared schema.
       await stream.waitFor(

@@ -145,6 +145,19 @@ function track<T>(p: Promise<T>): { promise: Promise<T>; settled: () => boolean 
   return { promise, settled: () => done };
 }
 
+/**
+ * Three threads on a new lock: A holds the read lock and W waits to write (giving up after
+ * `writerTimeoutMs`); C is free.
+ */
+async function readerThenWriter(writerTimeoutMs: number) {
+  const { sab, i32, lock } = newLock();
+  const [a, w, c] = (await lockThreads(sab, 3)) as [LockThread, LockThread, LockThread];
+  expect(await a.ok('readLock', 5_000)).toBeNull();
+  const writer = track(w.call('writeLock', writerTimeoutMs));
+  await until(() => lock.writersWaiting === 1, 'writer announced');
+  return { i32, lock, a, w, c, writer };
+}
+
 describe('RwLock state word helpers', () => {
   it('decode the fields of a state word', () => {
     const s = 3 + 2 * WRITER_WAITING_ONE + WRITER_HELD;
@@ -362,12 +375,7 @@ describe('RwLock across worker threads', { timeout: 15_000 }, () => {
   });
 
   it('prefers a waiting writer over new readers', async () => {
-    const { sab, i32, lock } = newLock();
-    const [a, w, c] = (await lockThreads(sab, 3)) as [LockThread, LockThread, LockThread];
-
-    expect(await a.ok('readLock', 5_000)).toBeNull();
-    const writer = track(w.call('writeLock', 30_000));
-    await until(() => lock.writersWaiting === 1, 'writer announced');
+    const { i32, lock, a, w, c, writer } = await readerThenWriter(30_000);
 
     // The announced writer keeps new readers out while the lock is only read-locked.
     expect(await c.ok('tryRead')).toBe(false);
@@ -426,12 +434,7 @@ describe('RwLock across worker threads', { timeout: 15_000 }, () => {
   });
 
   it('wakes the readers a timed-out writer was holding back', async () => {
-    const { sab, i32, lock } = newLock();
-    const [a, w, c] = (await lockThreads(sab, 3)) as [LockThread, LockThread, LockThread];
-
-    expect(await a.ok('readLock', 5_000)).toBeNull();
-    const writer = track(w.call('writeLock', 2_000));
-    await until(() => lock.writersWaiting === 1, 'writer announced');
+    const { i32, a, c, writer } = await readerThenWriter(2_000);
     // C waits far longer than this test may run: only W's give-up notify can let it in.
     const reader = track(c.call('readLock', 60_000));
     await until(() => Atomics.load(i32, SLEEPERS) === 2, 'writer and reader parked');
