@@ -24,7 +24,7 @@ import { HttpMetrics } from './metrics/http-metrics.js';
 import { registerLockMetrics } from './metrics/lock-metrics.js';
 import { createMetrics, type Metrics } from './metrics/registry.js';
 import { WorkCounters } from './metrics/work-counters.js';
-import { createWorkPublisher, zeroStats } from './metrics/work-publisher.js';
+import { createWorkPublisher } from './metrics/work-publisher.js';
 import { ContextPool } from './pool/context-pool.js';
 import { LockSupervisor } from './pool/lock-supervisor.js';
 import { PromptLibrary } from './prompts/prompt-library.js';
@@ -33,6 +33,7 @@ import { MainThreadReads } from './service/main-thread-reads.js';
 import { Arena } from './shm/arena.js';
 import { SlotTable } from './shm/slot-table.js';
 import { FileStorage } from './storage/file-storage.js';
+import { zeroStorageStats } from './storage/types.js';
 import { LockRegistry } from './sync/lock-registry.js';
 import { builtinTools } from './tools/registry.js';
 
@@ -157,7 +158,7 @@ export async function buildServer(config: Config): Promise<ServerApp> {
     ? new MainThreadReads(
         slots,
         arena,
-        createWorkPublisher(work, zeroStats()),
+        createWorkPublisher(work, zeroStorageStats()),
         answers,
         config.zeroCopyMinBytes,
       )

@@ -52,6 +52,13 @@ function baseApp(kind: string, count: () => number): Hono {
   return app;
 }
 
+/** The entry of `map` for the request's `:id`; 404 if there is none. */
+function byIdParam<T>(map: Map<string, T>, c: Context): T {
+  const entry = map.get(requireUuid(c.req.param('id')!));
+  if (entry === undefined) throw notFound('context not found');
+  return entry;
+}
+
 /**
  * The request body limit (413), on the routes that take a body only: hono's bodyLimit reads
  * `c.req.raw.body`, which makes @hono/node-server build a full fetch Request, a cost a GET
@@ -99,11 +106,7 @@ function conditional(c: Context, ctx: StoredContext): Response | undefined {
 export function singleThreadApp(contexts: Map<string, StoredContext>): Hono {
   const app = baseApp('single-thread', () => contexts.size);
   limitBodies(app);
-  const find = (c: Context): StoredContext => {
-    const ctx = contexts.get(requireUuid(c.req.param('id')!));
-    if (ctx === undefined) throw notFound('context not found');
-    return ctx;
-  };
+  const find = (c: Context) => byIdParam(contexts, c);
 
   app.post('/v1/contexts', async (c) => {
     const ctx = newContext(parseCreateContext(await readJson(c)));
@@ -148,11 +151,7 @@ export function mutexCloneApp(contexts: Map<string, StoredContext>): Hono {
   contexts.clear();
   const app = baseApp('mutex-clone', () => guarded.size);
   limitBodies(app);
-  const find = (c: Context): Guarded => {
-    const entry = guarded.get(requireUuid(c.req.param('id')!));
-    if (entry === undefined) throw notFound('context not found');
-    return entry;
-  };
+  const find = (c: Context) => byIdParam(guarded, c);
 
   app.post('/v1/contexts', async (c) => {
     const ctx = newContext(parseCreateContext(await readJson(c)));

@@ -35,17 +35,8 @@ export interface StoredContext {
 }
 
 export function fromSeed(seed: SeedContext): StoredContext {
-  const dto = seed.dto as {
-    id: string;
-    parent_id: string | null;
-    config: Record<string, unknown>;
-    current_state: string;
-    state_detail: unknown;
-    active_branch_name: string;
-    branches: { name: string; system_prompt: unknown; user_prompt: unknown }[];
-    version: number;
-    created_at: string;
-    updated_at: string;
+  const dto = seed.dto as Omit<StoredContext, 'message_pool' | 'branches'> & {
+    branches: Omit<StoredBranch, 'message_ids'>[];
   };
   const ids = new Map(seed.branches.map((b) => [b.name, b.message_ids]));
   return {

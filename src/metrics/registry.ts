@@ -57,6 +57,49 @@ const WORK_METRICS: Record<WorkColumn, [name: string, help: string]> = {
   ],
 };
 
+/** Prometheus names and help of the resident set's counters. */
+const RESIDENT_COUNTERS: Partial<Record<keyof ResidentStats, [name: string, help: string]>> = {
+  loads: ['ccs_context_loads_total', 'Contexts loaded from storage (one per miss)'],
+  loadFailures: ['ccs_context_load_failures_total', 'Loads that failed'],
+  evictions: ['ccs_context_evictions_total', 'Contexts evicted from memory'],
+  evictionFailures: [
+    'ccs_context_eviction_failures_total',
+    'Evictions that failed (the context stayed resident)',
+  ],
+  invalidations: [
+    'ccs_context_invalidations_total',
+    'Resident copies dropped because a worker found them poisoned (reloaded on next use)',
+  ],
+  slotWaits: [
+    'ccs_slot_waits_total',
+    'Requests that waited for a slot because every slot was pinned',
+  ],
+  slotWaitTimeouts: [
+    'ccs_slot_wait_timeouts_total',
+    'Requests that gave up waiting for a slot (503)',
+  ],
+};
+
+/** Prometheus names and help of the resident set's gauges. */
+const RESIDENT_GAUGES: Partial<Record<keyof ResidentStats, [name: string, help: string]>> = {
+  resident: ['ccs_resident_contexts', 'Contexts resident in shared memory and ready'],
+  slotsInUse: ['ccs_slots_in_use', 'Context slots occupied (including loads and evictions)'],
+  slots: ['ccs_slots', 'Context slots (CACHE_MAX_CONTEXTS)'],
+};
+
+type ArenaStats = ReturnType<MetricsSources['arena']['stats']>;
+
+/** Prometheus names and help of the shared-memory arena's gauges. */
+const ARENA_GAUGES: Record<keyof ArenaStats, [name: string, help: string]> = {
+  usedBytes: ['ccs_arena_used_bytes', 'Shared-memory arena bytes in live blocks'],
+  carvedBytes: [
+    'ccs_arena_carved_bytes',
+    'Shared-memory arena bytes ever carved (high-water mark)',
+  ],
+  bufferBytes: ['ccs_arena_buffer_bytes', 'Shared-memory arena buffer size (committed)'],
+  liveBlocks: ['ccs_arena_live_blocks', 'Live blocks in the shared-memory arena'],
+};
+
 /**
  * The main thread's metrics: a prom-client registry whose collectors read, at scrape time,
  * the shared work counters the workers add to, the resident set's counters, and gauges of
@@ -83,43 +126,17 @@ export function createMetrics(
     });
   }
 
-  const residentCounter = (name: string, help: string, key: keyof ResidentStats) =>
+  for (const [key, [name, help]] of Object.entries(RESIDENT_COUNTERS)) {
     new Counter({
       name,
       help,
       registers: [registry],
       collect() {
         this.reset();
-        this.inc(sources.residents.stats()[key]);
+        this.inc(sources.residents.stats()[key as keyof ResidentStats]);
       },
     });
-  residentCounter(
-    'ccs_context_loads_total',
-    'Contexts loaded from storage (one per miss)',
-    'loads',
-  );
-  residentCounter('ccs_context_load_failures_total', 'Loads that failed', 'loadFailures');
-  residentCounter('ccs_context_evictions_total', 'Contexts evicted from memory', 'evictions');
-  residentCounter(
-    'ccs_context_eviction_failures_total',
-    'Evictions that failed (the context stayed resident)',
-    'evictionFailures',
-  );
-  residentCounter(
-    'ccs_context_invalidations_total',
-    'Resident copies dropped because a worker found them poisoned (reloaded on next use)',
-    'invalidations',
-  );
-  residentCounter(
-    'ccs_slot_waits_total',
-    'Requests that waited for a slot because every slot was pinned',
-    'slotWaits',
-  );
-  residentCounter(
-    'ccs_slot_wait_timeouts_total',
-    'Requests that gave up waiting for a slot (503)',
-    'slotWaitTimeouts',
-  );
+  }
 
   const gauge = (name: string, help: string, read: () => number) =>
     new Gauge({
@@ -130,37 +147,12 @@ export function createMetrics(
         this.set(read());
       },
     });
-  gauge(
-    'ccs_resident_contexts',
-    'Contexts resident in shared memory and ready',
-    () => sources.residents.stats().resident,
-  );
-  gauge(
-    'ccs_slots_in_use',
-    'Context slots occupied (including loads and evictions)',
-    () => sources.residents.stats().slotsInUse,
-  );
-  gauge('ccs_slots', 'Context slots (CACHE_MAX_CONTEXTS)', () => sources.residents.stats().slots);
-  gauge(
-    'ccs_arena_used_bytes',
-    'Shared-memory arena bytes in live blocks',
-    () => sources.arena.stats().usedBytes,
-  );
-  gauge(
-    'ccs_arena_carved_bytes',
-    'Shared-memory arena bytes ever carved (high-water mark)',
-    () => sources.arena.stats().carvedBytes,
-  );
-  gauge(
-    'ccs_arena_buffer_bytes',
-    'Shared-memory arena buffer size (committed)',
-    () => sources.arena.stats().bufferBytes,
-  );
-  gauge(
-    'ccs_arena_live_blocks',
-    'Live blocks in the shared-memory arena',
-    () => sources.arena.stats().liveBlocks,
-  );
+  for (const [key, [name, help]] of Object.entries(RESIDENT_GAUGES)) {
+    gauge(name, help, () => sources.residents.stats()[key as keyof ResidentStats]);
+  }
+  for (const [key, [name, help]] of Object.entries(ARENA_GAUGES)) {
+    gauge(name, help, () => sources.arena.stats()[key as keyof ArenaStats]);
+  }
   gauge('ccs_stored_contexts', 'Contexts in storage that can be listed', () => sources.index.size);
   gauge(
     'ccs_corrupt_contexts',

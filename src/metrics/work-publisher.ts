@@ -1,6 +1,6 @@
 import type { TaskOp } from '../protocol/tasks.js';
 import { workMeter } from '../slots/thread-work-meter.js';
-import type { StorageStats } from '../storage/types.js';
+import { type StorageStats, zeroStorageStats } from '../storage/types.js';
 import {
   emptySample,
   type WorkColumn,
@@ -29,23 +29,8 @@ function currentTotals(storage: StorageStats, out: WorkSample): WorkSample {
 }
 
 const DELTA_COLUMNS = (
-  Object.keys(currentTotals(zeroStats(), emptySample())) as WorkColumn[]
+  Object.keys(currentTotals(zeroStorageStats(), emptySample())) as WorkColumn[]
 ).filter((c) => c !== 'tasks');
-
-/** Storage counters of a thread that never touches storage (the main thread). */
-export function zeroStats(): StorageStats {
-  return {
-    appends: 0,
-    appendBytes: 0,
-    logSyncs: 0,
-    snapshotBytes: 0,
-    compactions: 0,
-    compactBytes: 0,
-    compactionFailures: 0,
-    loadBytes: 0,
-    tornTails: 0,
-  };
-}
 
 /**
  * A worker's publisher: after each task, adds to the shared counters what this thread's

@@ -98,17 +98,11 @@ export interface BranchDto extends BranchMeta {
   message_count: number;
 }
 
-export interface ContextDto {
-  id: string;
-  parent_id: string | null;
-  config: ContextConfig;
-  current_state: ContextStateName;
-  state_detail: StateDetail | null;
-  active_branch_name: string;
+/** A context as the API shows it: its metadata, with counts, version and update time. */
+export interface ContextDto extends Omit<ContextMeta, 'branches'> {
   message_count: number;
   branches: BranchDto[];
   version: number;
-  created_at: string;
   updated_at: string;
 }
 

@@ -5,7 +5,8 @@ import { jsonFrame, type ReplyHead } from '../protocol/reply-frame.js';
 import { TaskError } from '../protocol/task-error.js';
 import { SlotStatus } from '../shm/slot-table.js';
 import { branchIndex, type ContextOp } from './ops.js';
-import type { SlotAccess, SlotRef } from './slot-access.js';
+import type { SlotAccess } from './slot-access.js';
+import type { SlotRef } from './slot-ref.js';
 
 /** Branch operations on a worker: fork (sharing records), prompts, delete. */
 export class BranchTasks {

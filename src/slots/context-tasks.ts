@@ -6,9 +6,11 @@ import { TaskError } from '../protocol/task-error.js';
 import { SlotStatus } from '../shm/slot-table.js';
 import { ContextSlot } from './context-slot.js';
 import { contextDto, type Stamp, summaryOf } from './dto.js';
+import { recordLogGrowth } from './log-growth.js';
 import { applyOp, branchIndex, type ContextOp } from './ops.js';
 import { type ReadQuery, readWork } from './reads.js';
-import type { SlotAccess, SlotRef } from './slot-access.js';
+import type { SlotAccess } from './slot-access.js';
+import type { SlotRef } from './slot-ref.js';
 import { type ContextSnapshot, restoreSnapshot } from './snapshot.js';
 
 const encoder = new TextEncoder();
@@ -79,7 +81,7 @@ export class ContextTasks {
         throw err;
       }
       this.access.setStamp(at.slot, stamp);
-      this.access.setLogGrowth(at.slot, { logBytes: 0, logRecords: 0, snapshotBytes });
+      recordLogGrowth(this.access.slots, at.slot, { logBytes: 0, logRecords: 0, snapshotBytes });
       this.access.slots.setStatus(at.slot, SlotStatus.Ready);
       const dto = contextDto(ctx, meta, stamp);
       return () => jsonFrame({ outcome: 'created', version: 1, summary }, dto);
@@ -107,7 +109,7 @@ export class ContextTasks {
         ctx.freeAll();
         throw err;
       }
-      this.access.setLogGrowth(at.slot, {
+      recordLogGrowth(this.access.slots, at.slot, {
         logBytes: loaded.logBytes,
         logRecords: loaded.logRecords,
         snapshotBytes: loaded.snapshotBytes,

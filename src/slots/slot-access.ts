@@ -4,13 +4,15 @@ import { isServerFault, TaskError, toTaskError } from '../protocol/task-error.js
 import type { Arena } from '../shm/arena.js';
 import { SlotStatus, type SlotTable } from '../shm/slot-table.js';
 import { type CompactionPolicy, compactionDue } from '../storage/compaction-policy.js';
-import type { ContextStorage, ContextSummary, LogHandle } from '../storage/types.js';
+import type { ContextStorage, ContextSummary } from '../storage/types.js';
 import { ContextSlot } from './context-slot.js';
 import { etagOf, type Stamp, summaryOf } from './dto.js';
-import { captureWritten, publishAll, publishWritten, type WrittenState } from './group-commit.js';
+import { publishAll } from './group-commit.js';
+import { compactLog, growthAfterFrame, recordLogGrowth } from './log-growth.js';
+import { LogSync, type PendingAppend } from './log-sync.js';
 import { OpenLogs } from './open-logs.js';
 import { applyOp, branchIndex, type ContextOp, lengthAfter, metaAfter } from './ops.js';
-import { captureSnapshot } from './snapshot.js';
+import { checkSlot, type SlotRef } from './slot-ref.js';
 
 export interface SlotAccessOptions {
   lockTimeoutMs: number;
@@ -28,13 +30,6 @@ export interface SlotAccessOptions {
   onCompactionFailure?: (contextId: string, err: unknown) => void;
 }
 
-/** Which slot a task is for, at which generation, on behalf of which request. */
-export interface SlotRef {
-  slot: number;
-  gen: number;
-  traceId: string;
-}
-
 /** A reply built after the lock is released (so no serialisation happens under it). */
 export type DeferredReply = () => ArrayBuffer;
 
@@ -44,25 +39,12 @@ export interface Committed {
   summary: ContextSummary;
 }
 
-/** Syncs an append that claimed the sync makes before replying: its own, and the next. */
-const LEADER_ROUNDS = 2;
-
-/** An append written under the lock whose sync happens after the lock is released. */
-interface PendingAppend {
-  slot: number;
-  gen: number;
-  id: string;
-  log: LogHandle;
-  /** Set when this thread claimed the slot's sync: its token and what it will publish. */
-  claim?: { token: number; state: WrittenState };
-}
-
 /**
  * How worker-side operations reach a context: under its lock, checked against the slot
  * generation the main thread pinned, with every failure turned into an error reply. Writes
  * go through `commit`: log one op, apply it in shared memory, and publish it to readers
  * once it is durable (at once for writes synced under the lock; after a shared sync for
- * appends, see group-commit.ts).
+ * appends, see group-commit.ts). The syncing itself is LogSync's (log-sync.ts).
  *
  * Readers (`read`) get the published view of the context; writers (`write`) the written
  * one. A write that is not a group-committed append leaves nothing unpublished behind: if
@@ -72,6 +54,8 @@ interface PendingAppend {
 export class SlotAccess {
   /** This worker's open log fds (one per slot it appended to). */
   readonly logs: OpenLogs;
+  /** Makes log writes durable, then visible (group commit or under the lock). */
+  private readonly sync: LogSync;
   /** The append the current `write` left to sync after its lock is released. */
   private pending: PendingAppend | undefined;
 
@@ -82,6 +66,7 @@ export class SlotAccess {
     readonly options: SlotAccessOptions,
   ) {
     this.logs = new OpenLogs(slots, storage);
+    this.sync = new LogSync(slots, arena, storage, this.logs, options.lockTimeoutMs);
   }
 
   /** Runs `work` under the read lock; its reply is built after the lock is released. */
@@ -90,18 +75,30 @@ export class SlotAccess {
     let reply: DeferredReply;
     try {
       lock.readLock(this.options.lockTimeoutMs);
+      try {
+        checkSlot(this.slots, at, SlotStatus.Ready);
+        reply = work(new ContextSlot(this.slots, this.arena, at.slot));
+      } finally {
+        lock.readUnlock();
+      }
     } catch (err) {
       return this.fail(at, err);
-    }
-    try {
-      this.checkSlot(at, SlotStatus.Ready);
-      reply = work(new ContextSlot(this.slots, this.arena, at.slot));
-    } catch (err) {
-      return this.fail(at, err);
-    } finally {
-      lock.readUnlock();
     }
     return reply();
+  }
+
+  /**
+   * A `syncLog` task: claims the slot's sync if none is in flight (or takes over from
+   * `staleOwner`, a sync that has not ended in time), and makes everything written so far
+   * durable and visible. Answers 200 whether or not there was anything to do.
+   */
+  syncPending(at: SlotRef, staleOwner: number): ArrayBuffer {
+    try {
+      this.sync.syncNext(at, staleOwner);
+    } catch (err) {
+      return this.fail(at, err);
+    }
+    return jsonFrame({ outcome: 'ok' }, undefined);
   }
 
   /** Runs `work` under the write lock, on a slot expected to be in `expected` status. */
@@ -119,13 +116,12 @@ export class SlotAccess {
     }
     this.pending = undefined;
     try {
-      this.checkSlot(at, expected);
+      checkSlot(this.slots, at, expected);
       const ctx = new ContextSlot(this.slots, this.arena, at.slot, 'written');
       reply = work(ctx);
-      if (this.pending === undefined) this.settle(ctx);
+      if (this.pending === undefined) this.sync.settle(ctx);
     } catch (err) {
-      const claim = (this.pending as PendingAppend | undefined)?.claim;
-      if (claim !== undefined) this.slots.releaseSync(at.slot, claim.token);
+      this.sync.abandon(this.pending);
       this.pending = undefined;
       return this.fail(at, err);
     } finally {
@@ -133,170 +129,16 @@ export class SlotAccess {
     }
     const pending = this.pending as PendingAppend | undefined;
     this.pending = undefined;
-    if (pending?.claim !== undefined) {
+    if (pending !== undefined) {
       try {
-        this.syncAndPublish(pending.slot, pending.claim.token, pending.claim.state, pending);
+        this.sync.syncAfterUnlock(at, pending);
       } catch (err) {
         return this.fail(at, err);
-      }
-      // Appends written during that sync wait for the next: syncing them here saves the
-      // main thread a dispatch (bounded: this reply waits for it). This append is durable
-      // already, so a failure here is theirs (the slot is poisoned), not its.
-      try {
-        for (let round = 1; round < LEADER_ROUNDS && this.syncNext(at, 0); round++);
-      } catch {
-        // Reported to the appends that were waiting for it.
       }
     }
     // Unless this thread's sync published it, the main thread holds the reply until the
     // append is published (src/pool/durable-wait.ts).
     return reply();
-  }
-
-  /**
-   * A `syncLog` task: claims the slot's sync if none is in flight (or takes over from
-   * `staleOwner`, a sync that has not ended in time), and makes everything written so far
-   * durable and visible. Answers 200 whether or not there was anything to do.
-   */
-  syncPending(at: SlotRef, staleOwner: number): ArrayBuffer {
-    try {
-      this.syncNext(at, staleOwner);
-    } catch (err) {
-      return this.fail(at, err);
-    }
-    return jsonFrame({ outcome: 'ok' }, undefined);
-  }
-
-  /**
-   * Claims the slot's sync (from 0, or from `staleOwner`) if anything written is not yet
-   * published, then syncs and publishes it. Returns whether it synced.
-   */
-  private syncNext(at: SlotRef, staleOwner: number): boolean {
-    const slot = at.slot;
-    if (this.slots.generation(slot) !== at.gen) return false;
-    if (this.slots.writtenVersion(slot) <= this.slots.version(slot)) return false;
-    const token = this.slots.newSyncToken();
-    if (!this.slots.claimSync(slot, token, staleOwner)) return false;
-    try {
-      const lock = this.slots.lock(slot);
-      lock.readLock(this.options.lockTimeoutMs);
-      let pending: PendingAppend;
-      let state: WrittenState;
-      try {
-        this.checkSlot(at, SlotStatus.Ready);
-        const ctx = new ContextSlot(this.slots, this.arena, slot, 'written');
-        state = captureWritten(this.slots, ctx);
-        pending = { slot, gen: at.gen, id: ctx.meta().id, log: this.logs.handle(slot) };
-      } finally {
-        lock.readUnlock();
-      }
-      if (state.version <= this.slots.version(slot)) return false;
-      this.syncAndPublish(slot, token, state, pending);
-      return true;
-    } finally {
-      this.slots.releaseSync(slot, token);
-    }
-  }
-
-  /**
-   * After the lock is released: fdatasyncs the log (covering every frame written before
-   * the call, by any thread) and publishes `state` under a short write lock. A failed sync
-   * cuts the log back to what is durable and poisons the slot. Releases the sync claim.
-   */
-  private syncAndPublish(
-    slot: number,
-    token: number,
-    state: WrittenState,
-    pending: PendingAppend,
-  ): void {
-    try {
-      try {
-        this.storage.syncLog(pending.id, pending.log, state.version);
-      } catch (err) {
-        this.rollBack(pending);
-        throw err;
-      }
-      const lock = this.slots.lock(slot);
-      try {
-        lock.writeLock(this.options.lockTimeoutMs);
-      } catch {
-        // Durable but not published: the waiting appends ask for another sync, which
-        // publishes it.
-        return;
-      }
-      try {
-        if (this.slots.status(slot) === SlotStatus.Ready) {
-          publishWritten(
-            this.slots,
-            new ContextSlot(this.slots, this.arena, slot, 'written'),
-            state,
-          );
-        }
-      } finally {
-        lock.writeUnlock();
-      }
-    } finally {
-      this.slots.releaseSync(slot, token);
-    }
-  }
-
-  /**
-   * A sync failed: frames written since the published version may not be on disk (and a
-   * later fdatasync may not say so), so none of them may ever be acknowledged or shown.
-   * Cuts the log back to the published length and poisons the slot: it is reloaded from
-   * storage, and every append still waiting fails.
-   */
-  private rollBack(pending: PendingAppend): void {
-    const lock = this.slots.lock(pending.slot);
-    let locked = true;
-    try {
-      lock.writeLock(this.options.lockTimeoutMs);
-    } catch {
-      locked = false; // poison at least; the reload's sync judges what is left
-    }
-    try {
-      if (this.slots.generation(pending.slot) !== pending.gen) return;
-      this.poisonAfterFailedSync(pending.slot, pending.id, pending.log, locked);
-    } finally {
-      if (locked) lock.writeUnlock();
-    }
-  }
-
-  private poisonAfterFailedSync(slot: number, id: string, log: LogHandle, locked: boolean): void {
-    if (locked && this.slots.status(slot) === SlotStatus.Ready) {
-      this.cutQuietly(id, log, this.slots.durableLogBytes(slot));
-    }
-    this.slots.setStatus(slot, SlotStatus.Poisoned);
-    this.slots.signalSync(slot);
-  }
-
-  private cutQuietly(id: string, log: LogHandle, length: number): void {
-    try {
-      this.storage.cutLog(id, log, length);
-    } catch {
-      // The sync's error is what is reported; load() judges what is left.
-    }
-  }
-
-  /**
-   * Under the write lock: makes every written but unpublished write durable (one inline
-   * fdatasync) and publishes it. Nothing to do, the usual case, costs two atomic reads.
-   */
-  private settle(ctx: ContextSlot): void {
-    const slot = ctx.slot;
-    const written = this.slots.writtenVersion(slot);
-    if (written <= this.slots.version(slot) || this.slots.status(slot) !== SlotStatus.Ready) {
-      return;
-    }
-    const id = ctx.meta().id;
-    const log = this.logs.handle(slot);
-    try {
-      this.storage.syncLog(id, log, written);
-    } catch (err) {
-      this.poisonAfterFailedSync(slot, id, log, true);
-      throw err;
-    }
-    publishAll(this.slots, ctx);
   }
 
   /**
@@ -325,7 +167,7 @@ export class SlotAccess {
     const pendingBefore = this.slots.writtenVersion(slot) > this.slots.version(slot);
     const frameBytes = this.storage.writeLog(meta.id, stamp.version, op, summary, log);
     const grouped = (this.options.groupCommit ?? true) && op.t === 'append';
-    if (!grouped) this.syncUnderLock(slot, meta.id, log, stamp.version, pendingBefore);
+    if (!grouped) this.sync.syncUnderLock(slot, meta.id, log, stamp.version, pendingBefore);
     try {
       applyOp(ctx, meta, op);
     } catch (err) {
@@ -338,89 +180,24 @@ export class SlotAccess {
     }
     this.slots.setWrittenAt(slot, stamp.updatedAt);
     this.slots.setWrittenVersion(slot, stamp.version);
-    const growth = {
-      logBytes: this.slots.logBytes(slot) + frameBytes,
-      logRecords: this.slots.logRecords(slot) + 1,
-      snapshotBytes: this.slots.snapshotBytes(slot),
-    };
-    this.setLogGrowth(slot, growth);
+    const growth = growthAfterFrame(this.slots, slot, frameBytes);
+    recordLogGrowth(this.slots, slot, growth);
     const compact = compactionDue(growth, this.options.compaction);
-    if (grouped && compact) this.syncUnderLock(slot, meta.id, log, stamp.version, true);
+    if (grouped && compact) this.sync.syncUnderLock(slot, meta.id, log, stamp.version, true);
     if (grouped && !compact) {
-      this.pending = this.pendingAppend(ctx, meta.id, log);
+      this.pending = this.sync.pendingAppend(ctx, meta.id, log);
     } else {
       publishAll(this.slots, ctx);
     }
-    if (compact) this.compact(ctx, after, stamp, summary, log);
-    return { stamp, meta: after, summary };
-  }
-
-  /**
-   * fdatasyncs the log under the write lock (today's commit path). If it fails, the log is
-   * cut back to what is durable; if appends of other tasks were pending, memory holds
-   * them, so the slot is poisoned too.
-   */
-  private syncUnderLock(
-    slot: number,
-    id: string,
-    log: LogHandle,
-    version: number,
-    pendingBefore: boolean,
-  ): void {
-    try {
-      this.storage.syncLog(id, log, version);
-    } catch (err) {
-      if (pendingBefore) this.poisonAfterFailedSync(slot, id, log, true);
-      else this.cutQuietly(id, log, this.slots.durableLogBytes(slot));
-      throw err;
+    const committed = { stamp, meta: after, summary };
+    if (compact) {
+      try {
+        compactLog(this.slots, this.storage, ctx, committed, log);
+      } catch (err) {
+        this.options.onCompactionFailure?.(meta.id, err);
+      }
     }
-  }
-
-  /** Registers an append for syncing after the lock, claiming the sync if none runs. */
-  private pendingAppend(ctx: ContextSlot, id: string, log: LogHandle): PendingAppend {
-    const slot = ctx.slot;
-    const pending: PendingAppend = { slot, gen: this.slots.generation(slot), id, log };
-    const token = this.slots.newSyncToken();
-    if (this.slots.claimSync(slot, token)) {
-      pending.claim = { token, state: captureWritten(this.slots, ctx) };
-    }
-    return pending;
-  }
-
-  /**
-   * Folds the slot's log into a new snapshot. Storage leaves the old snapshot or the new
-   * one, and the log whole or emptied, so whatever failed the context still loads as it is.
-   */
-  private compact(
-    ctx: ContextSlot,
-    meta: ContextMeta,
-    stamp: Stamp,
-    summary: ContextSummary,
-    log: LogHandle,
-  ): void {
-    try {
-      const snapshot = captureSnapshot(ctx, meta, stamp.version, stamp.updatedAt);
-      const snapshotBytes = this.storage.compact(meta.id, snapshot, summary, log);
-      this.setLogGrowth(ctx.slot, { logBytes: 0, logRecords: 0, snapshotBytes });
-    } catch (err) {
-      this.options.onCompactionFailure?.(meta.id, err);
-    }
-  }
-
-  /**
-   * Records what the slot's log holds since its snapshot, and the snapshot's size. With
-   * nothing pending the log is durable as it stands (a load, a create, a compaction).
-   */
-  setLogGrowth(
-    slot: number,
-    growth: { logBytes: number; logRecords: number; snapshotBytes: number },
-  ): void {
-    this.slots.setLogBytes(slot, growth.logBytes);
-    this.slots.setLogRecords(slot, growth.logRecords);
-    this.slots.setSnapshotBytes(slot, growth.snapshotBytes);
-    if (this.slots.writtenVersion(slot) === this.slots.version(slot)) {
-      this.slots.setDurableLogBytes(slot, growth.logBytes);
-    }
+    return committed;
   }
 
   /**
@@ -431,7 +208,7 @@ export class SlotAccess {
    */
   setStamp(slot: number, stamp: Stamp): void {
     const ctx = new ContextSlot(this.slots, this.arena, slot, 'written');
-    this.settle(ctx);
+    this.sync.settle(ctx);
     this.slots.setWrittenAt(slot, stamp.updatedAt);
     this.slots.setWrittenVersion(slot, stamp.version);
     publishAll(this.slots, ctx);
@@ -458,20 +235,5 @@ export class SlotAccess {
     const mapped = toTaskError(err);
     if (isServerFault(mapped.code)) this.options.onError?.(at.traceId, err, mapped);
     return errorFrame(mapped);
-  }
-
-  private checkSlot(at: SlotRef, expected: SlotStatus | readonly SlotStatus[]): void {
-    if (this.slots.generation(at.slot) !== at.gen) {
-      throw new TaskError('not_found', 'context not found');
-    }
-    const status = this.slots.status(at.slot);
-    if (typeof expected === 'number' ? status === expected : expected.includes(status)) return;
-    if (status === SlotStatus.Poisoned) {
-      throw new TaskError('context_poisoned', 'the context is being reloaded; try again');
-    }
-    if (expected === SlotStatus.Ready && status === SlotStatus.Free) {
-      throw new TaskError('not_found', 'context not found');
-    }
-    throw new TaskError('internal_error', `slot ${at.slot} is in an unexpected state`);
   }
 }

@@ -21,7 +21,8 @@ import type { ContextSlot } from './context-slot.js';
 import { lastMessageId, newMessage } from './context-tasks.js';
 import { contextDto } from './dto.js';
 import { branchIndex, type ContextOp } from './ops.js';
-import type { SlotAccess, SlotRef } from './slot-access.js';
+import type { SlotAccess } from './slot-access.js';
+import type { SlotRef } from './slot-ref.js';
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();

@@ -16,14 +16,15 @@ import {
 } from './log-file.js';
 import { type ContextPaths, contextPaths, idFromSnapshotName } from './paths.js';
 import { encodeSnapshotFile, parseSnapshotFile, readSnapshotHeader } from './snapshot-file.js';
-import type {
-  ContextStorage,
-  ContextSummary,
-  LoadedContext,
-  LogHandle,
-  StorageScan,
-  StorageStats,
-  UnreadableContext,
+import {
+  type ContextStorage,
+  type ContextSummary,
+  type LoadedContext,
+  type LogHandle,
+  type StorageScan,
+  type StorageStats,
+  type UnreadableContext,
+  zeroStorageStats,
 } from './types.js';
 
 export interface FileStorageOptions {
@@ -58,17 +59,7 @@ export class FileStorage implements ContextStorage {
   readonly dir: string;
   readonly contextsDir: string;
   /** Running totals of this instance's work; a worker publishes them after each task. */
-  readonly stats: StorageStats = {
-    appends: 0,
-    appendBytes: 0,
-    logSyncs: 0,
-    snapshotBytes: 0,
-    compactions: 0,
-    compactBytes: 0,
-    compactionFailures: 0,
-    loadBytes: 0,
-    tornTails: 0,
-  };
+  readonly stats: StorageStats = zeroStorageStats();
   private readonly fsync: boolean;
   private readonly onWarning: (msg: string, err: unknown) => void;
   private readonly faultSyncs: FaultSyncs | undefined;

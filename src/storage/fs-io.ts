@@ -47,35 +47,32 @@ export function fsyncDir(dir: string): void {
   }
 }
 
-/** Reads a whole file, or returns null if it does not exist. */
-export function readFileIfExists(file: string): Buffer | null {
+/** `op()`, or `missing` if the file it works on does not exist (ENOENT). */
+function unlessMissing<T, M>(op: () => T, missing: M): T | M {
   try {
-    return fs.readFileSync(file);
+    return op();
   } catch (err) {
-    if (errnoCode(err) === 'ENOENT') return null;
+    if (errnoCode(err) === 'ENOENT') return missing;
     throw err;
   }
+}
+
+/** Reads a whole file, or returns null if it does not exist. */
+export function readFileIfExists(file: string): Buffer | null {
+  return unlessMissing(() => fs.readFileSync(file), null);
 }
 
 /** Opens a file, or returns null if it does not exist. */
 export function openIfExists(file: string, flags: fs.OpenMode): number | null {
-  try {
-    return fs.openSync(file, flags);
-  } catch (err) {
-    if (errnoCode(err) === 'ENOENT') return null;
-    throw err;
-  }
+  return unlessMissing(() => fs.openSync(file, flags), null);
 }
 
 /** Returns whether the file existed. */
 export function unlinkIfExists(file: string): boolean {
-  try {
+  return unlessMissing(() => {
     fs.unlinkSync(file);
     return true;
-  } catch (err) {
-    if (errnoCode(err) === 'ENOENT') return false;
-    throw err;
-  }
+  }, false);
 }
 
 export function unlinkQuietly(file: string): void {

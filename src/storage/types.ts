@@ -63,6 +63,21 @@ export interface StorageStats {
   tornTails: number;
 }
 
+/** The totals of a storage that has done nothing yet (or a thread that never touches one). */
+export function zeroStorageStats(): StorageStats {
+  return {
+    appends: 0,
+    appendBytes: 0,
+    logSyncs: 0,
+    snapshotBytes: 0,
+    compactions: 0,
+    compactBytes: 0,
+    compactionFailures: 0,
+    loadBytes: 0,
+    tornTails: 0,
+  };
+}
+
 /** A stored context whose summary cannot be read: it exists, but cannot be served. */
 export interface UnreadableContext {
   id: string;

@@ -14,26 +14,24 @@ export type LockMode = 'read' | 'write';
  */
 export class LockTimeoutError extends Error {
   readonly code = 'lock_timeout' as const;
-  /** The side that was being acquired. */
-  readonly mode: LockMode;
-  /** The timeout the caller asked for, in milliseconds. */
-  readonly timeoutMs: number;
-  /**
-   * Lock-owner id (see `currentLockOwnerId`) of the thread holding the write lock when the
-   * wait gave up, or 0 if no writer was recorded (the lock was held by readers, or a
-   * writer was in the instant between acquiring and recording itself).
-   */
-  readonly ownerId: number;
 
-  constructor(mode: LockMode, timeoutMs: number, ownerId: number) {
+  constructor(
+    /** The side that was being acquired. */
+    readonly mode: LockMode,
+    /** The timeout the caller asked for, in milliseconds. */
+    readonly timeoutMs: number,
+    /**
+     * Lock-owner id (see `currentLockOwnerId`) of the thread holding the write lock when
+     * the wait gave up, or 0 if no writer was recorded (the lock was held by readers, or a
+     * writer was in the instant between acquiring and recording itself).
+     */
+    readonly ownerId: number,
+  ) {
     super(
       `${mode} lock not acquired within ${timeoutMs} ms` +
         (ownerId !== 0 ? ` (write lock held by thread ${ownerId})` : ''),
     );
     this.name = 'LockTimeoutError';
-    this.mode = mode;
-    this.timeoutMs = timeoutMs;
-    this.ownerId = ownerId;
   }
 }
 
@@ -62,18 +60,17 @@ export type LockOrderRule = 'reentrant' | 'rank' | 'cache-across-wait';
  */
 export class LockOrderError extends Error {
   readonly code = 'lock_order' as const;
-  readonly rule: LockOrderRule;
-  /** Id of the lock being acquired. */
-  readonly lockId: number;
-  /** Id of the held lock that forbids it. */
-  readonly heldLockId: number;
 
-  constructor(rule: LockOrderRule, lockId: number, heldLockId: number, message: string) {
+  constructor(
+    readonly rule: LockOrderRule,
+    /** Id of the lock being acquired. */
+    readonly lockId: number,
+    /** Id of the held lock that forbids it. */
+    readonly heldLockId: number,
+    message: string,
+  ) {
     super(message);
     this.name = 'LockOrderError';
-    this.rule = rule;
-    this.lockId = lockId;
-    this.heldLockId = heldLockId;
   }
 }
 
@@ -86,20 +83,19 @@ export class LockOrderError extends Error {
  */
 export class DeadlockError extends Error {
   readonly code = 'lock_deadlock' as const;
-  readonly mode: LockMode;
-  /** Id of the lock the victim was waiting for. */
-  readonly lockId: number;
-  /** How long it had waited, in milliseconds. */
-  readonly waitedMs: number;
 
-  constructor(mode: LockMode, lockId: number, waitedMs: number, description: string) {
+  constructor(
+    readonly mode: LockMode,
+    /** Id of the lock the victim was waiting for. */
+    readonly lockId: number,
+    /** How long it had waited, in milliseconds. */
+    readonly waitedMs: number,
+    description: string,
+  ) {
     super(
       `${mode} lock ${description} abandoned after ${Math.round(waitedMs)} ms: ` +
         'this waiter was chosen to break a deadlock',
     );
     this.name = 'DeadlockError';
-    this.mode = mode;
-    this.lockId = lockId;
-    this.waitedMs = waitedMs;
   }
 }

@@ -1,11 +1,5 @@
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import {
-  type FakeOpenAi,
-  type Script,
-  startFakeOpenAi,
-  streamText,
-  streamToolCall,
-} from '../support/fake-openai.js';
+import { describe, expect, test } from 'vitest';
+import { streamText, streamToolCall, useFakeOpenAi } from '../support/fake-openai.js';
 import { createContext, request } from '../support/http.js';
 import { useApp } from '../support/in-process.js';
 
@@ -17,24 +11,8 @@ interface ActionBody {
 }
 
 describe('OpenAI-compatible provider against a local server speaking the protocol (app in process)', () => {
-  let fake: FakeOpenAi;
-  let script: Script = (_req, res) => streamText(res, 'unused');
-
-  beforeAll(async () => {
-    fake = await startFakeOpenAi((req, res) => script(req, res));
-  });
-  afterAll(async () => {
-    await fake?.close();
-  });
-  // Built after the fake upstream starts, stopped before it closes (hooks unwind in reverse).
-  const server = useApp({
-    env: () => ({
-      LLM_PROVIDER: 'openai',
-      LLM_BASE_URL: fake.url,
-      LLM_API_KEY: 'test-key',
-      LLM_TIMEOUT_MS: '5000',
-    }),
-  });
+  const fake = useFakeOpenAi();
+  const server = useApp({ env: () => fake.env({ LLM_API_KEY: 'test-key' }) });
 
   const send = (id: string, content: string) =>
     request<ActionBody>(`${server.url}/v1/contexts/${id}/actions/send_message`, {
@@ -44,7 +22,7 @@ describe('OpenAI-compatible provider against a local server speaking the protoco
 
   test('streams an answer: model, key, tools and the conversation reach the upstream', async () => {
     fake.requests.length = 0;
-    script = (_req, res) => streamText(res, 'Streamed hello from upstream', 4);
+    fake.script = (_req, res) => streamText(res, 'Streamed hello from upstream', 4);
     const ctx = await createContext(server.url, {
       model_id: 'gpt-test',
       parameters: { temperature: 0.2 },
@@ -72,7 +50,7 @@ describe('OpenAI-compatible provider against a local server speaking the protoco
 
   test('tool calling: streamed call → approval → result sent back upstream → answer', async () => {
     fake.requests.length = 0;
-    script = (req, res) => {
+    fake.script = (req, res) => {
       if (req.messages.at(-1)!.role === 'tool') streamText(res, 'The answer is 42.');
       else
         streamToolCall(res, {
@@ -114,7 +92,7 @@ describe('OpenAI-compatible provider against a local server speaking the protoco
     const opened = new Promise<void>((r) => {
       upstreamOpen = r;
     });
-    script = async (_req, res) => {
+    fake.script = async (_req, res) => {
       res.writeHead(200, { 'content-type': 'text/event-stream' });
       res.write(
         `data: ${JSON.stringify({ choices: [{ index: 0, delta: { content: 'thinking… ' } }] })}\n\n`,
@@ -145,7 +123,7 @@ describe('OpenAI-compatible provider against a local server speaking the protoco
 
   test('a failing upstream ends in Failed after 3 retries; the action answers 502; reads work', async () => {
     fake.requests.length = 0;
-    script = (_req, res) => {
+    fake.script = (_req, res) => {
       res.writeHead(503, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ error: { message: 'overloaded' } }));
     };
@@ -162,14 +140,14 @@ describe('OpenAI-compatible provider against a local server speaking the protoco
     expect(state.body.context.state_detail!.error).toMatch(/503/);
 
     // Failed accepts a new message, and the conversation goes on once upstream recovers.
-    script = (_req, r) => streamText(r, 'back again');
+    fake.script = (_req, r) => streamText(r, 'back again');
     const again = await send(ctx.id, 'retry please');
     expect(again.status).toBe(200);
     expect(again.body.status).toBe('idle');
   });
 
   test('the system prompt the LLM receives: library prompt, then a branch override', async () => {
-    script = (_req, res) => streamText(res, 'ok');
+    fake.script = (_req, res) => streamText(res, 'ok');
     const created = await request(`${server.url}/v1/system-prompts`, {
       method: 'POST',
       json: { id: 'pirate', content: 'Talk like a pirate.' },

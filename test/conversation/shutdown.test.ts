@@ -1,12 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import { connect } from 'node:net';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import {
-  type FakeOpenAi,
-  type Script,
-  startFakeOpenAi,
-  streamText,
-} from '../support/fake-openai.js';
+import { afterAll, describe, expect, test } from 'vitest';
+import { type Script, streamText, useFakeOpenAi } from '../support/fake-openai.js';
 import { createContext, request } from '../support/http.js';
 import { makeDataDir, type ServerProcess, startServerProcess } from '../support/server-process.js';
 import { openSse } from '../support/sse-client.js';
@@ -49,25 +44,12 @@ function logged(
 
 describe('graceful shutdown', () => {
   const data = makeDataDir();
-  let fake: FakeOpenAi;
-  let script: Script = (_req, res) => streamText(res, 'unused');
+  const fake = useFakeOpenAi();
   let upstreamOpened: () => void = () => {};
+  afterAll(() => data.remove());
 
-  beforeAll(async () => {
-    fake = await startFakeOpenAi((req, res) => script(req, res));
-  });
-  afterAll(async () => {
-    await fake?.close();
-    data.remove();
-  });
-
-  const env = (extra: Record<string, string> = {}) => ({
-    LLM_PROVIDER: 'openai',
-    LLM_BASE_URL: fake.url,
-    LLM_TIMEOUT_MS: '30000',
-    FSYNC: 'false',
-    ...extra,
-  });
+  const env = (extra: Record<string, string> = {}) =>
+    fake.env({ LLM_TIMEOUT_MS: '30000', FSYNC: 'false', ...extra });
 
   /** An upstream that starts streaming, then answers after `releaseAfterMs` (or never). */
   const slowUpstream =
@@ -89,7 +71,7 @@ describe('graceful shutdown', () => {
       const opened = new Promise<void>((r) => {
         upstreamOpened = r;
       });
-      script = slowUpstream(1500);
+      fake.script = slowUpstream(1500);
       const pending = request<ActionBody>(`${server.url}/v1/contexts/${id}/actions/send_message`, {
         method: 'POST',
         json: { content: 'take your time' },
@@ -117,7 +99,7 @@ describe('graceful shutdown', () => {
       const opened = new Promise<void>((r) => {
         upstreamOpened = r;
       });
-      script = slowUpstream(undefined); // never answers
+      fake.script = slowUpstream(undefined); // never answers
       const client = new AbortController();
       const pending = fetch(`${server.url}/v1/contexts/${id}/actions/send_message`, {
         method: 'POST',
@@ -137,7 +119,7 @@ describe('graceful shutdown', () => {
       server.proc.kill('SIGKILL');
     }
 
-    script = (_req, res) => streamText(res, 'answered at last');
+    fake.script = (_req, res) => streamText(res, 'answered at last');
     server = await startServerProcess(data.dir, env());
     try {
       // Settled by the shutdown, not by this start-up (which found nothing to settle).
@@ -171,7 +153,7 @@ describe('graceful shutdown', () => {
       const opened = new Promise<void>((r) => {
         upstreamOpened = r;
       });
-      script = slowUpstream(undefined); // never answers
+      fake.script = slowUpstream(undefined); // never answers
       const pending = request(`${server.url}/v1/contexts/${id}/actions/send_message`, {
         method: 'POST',
         json: { content: 'will you ever answer?' },
@@ -189,7 +171,7 @@ describe('graceful shutdown', () => {
       server.proc.kill('SIGKILL');
     }
 
-    script = (_req, res) => streamText(res, 'answered at last');
+    fake.script = (_req, res) => streamText(res, 'answered at last');
     server = await startServerProcess(data.dir, env());
     try {
       const state = await request<ActionBody>(`${server.url}/v1/contexts/${id}/state`);

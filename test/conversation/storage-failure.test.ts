@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
-import { afterAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { appendMessage, createContext, type MessagePage, request } from '../support/http.js';
-import { makeDataDir, startServerProcess } from '../support/server-process.js';
+import { startServerProcess, useDataDir } from '../support/server-process.js';
 
 /**
  * Makes `dir` read-only for real: a read-only bind mount (as root, where permissions do
@@ -25,8 +25,7 @@ function makeReadOnly(dir: string): (() => void) | null {
 }
 
 describe('storage failure during a turn', () => {
-  const data = makeDataDir();
-  afterAll(() => data.remove());
+  const data = useDataDir();
 
   test('read-only data dir: the action answers 500, the state is Failed, earlier data intact after restart', async (ctx) => {
     // One slot, so creating another context evicts the first (see below).

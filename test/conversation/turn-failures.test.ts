@@ -1,11 +1,6 @@
 import type { ServerResponse } from 'node:http';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import {
-  type FakeOpenAi,
-  type Script,
-  startFakeOpenAi,
-  streamText,
-} from '../support/fake-openai.js';
+import { describe, expect, test } from 'vitest';
+import { type Script, streamText, useFakeOpenAi } from '../support/fake-openai.js';
 import { createContext, type MessagePage, request } from '../support/http.js';
 import { useApp } from '../support/in-process.js';
 import { useServer } from '../support/server-process.js';
@@ -80,23 +75,8 @@ describe('the built-in provider: !tool arguments at the limit (in process)', () 
 });
 
 describe('the OpenAI-compatible provider: an upstream answering garbage or hanging up (in process)', () => {
-  let fake: FakeOpenAi;
-  let script: Script = (_req, res) => streamText(res, 'unused');
-  beforeAll(async () => {
-    fake = await startFakeOpenAi((req, res) => script(req, res));
-  });
-  afterAll(async () => {
-    await fake?.close();
-  });
-  // Built after the fake upstream starts, stopped before it closes (hooks unwind in reverse).
-  const server = useApp({
-    env: () => ({
-      LLM_PROVIDER: 'openai',
-      LLM_BASE_URL: fake.url,
-      LLM_TIMEOUT_MS: '5000',
-      FSYNC: 'false',
-    }),
-  });
+  const fake = useFakeOpenAi();
+  const server = useApp({ env: () => fake.env({ FSYNC: 'false' }) });
 
   const streamLines = (res: ServerResponse, lines: string[]) => {
     res.writeHead(200, { 'content-type': 'text/event-stream' });
@@ -158,7 +138,7 @@ describe('the OpenAI-compatible provider: an upstream answering garbage or hangi
 
   for (const [name, upstream, error] of cases) {
     test(`${name}: 502 llm_failed, Failed (stored), then send_message recovers`, async () => {
-      script = upstream;
+      fake.script = upstream;
       const { id } = await createContext(server.url);
       const failed = await send(server.url, id, 'go');
       expect(failed.status).toBe(502);
@@ -167,7 +147,7 @@ describe('the OpenAI-compatible provider: an upstream answering garbage or hangi
       expect(failed.body.context!.state_detail!.error).toMatch(error);
       expect((await stateOf(server.url, id)).body.status).toBe('failed');
 
-      script = (_req, res) => streamText(res, 'recovered');
+      fake.script = (_req, res) => streamText(res, 'recovered');
       const next = await send(server.url, id, 'again');
       expect(next.status).toBe(200);
       expect(next.body.status).toBe('idle');
@@ -176,30 +156,15 @@ describe('the OpenAI-compatible provider: an upstream answering garbage or hangi
 });
 
 describe('the OpenAI-compatible provider: the process dies mid-turn (real process)', () => {
-  let fake: FakeOpenAi;
-  let script: Script = (_req, res) => streamText(res, 'unused');
-  beforeAll(async () => {
-    fake = await startFakeOpenAi((req, res) => script(req, res));
-  });
-  afterAll(async () => {
-    await fake?.close();
-  });
-  // Started after the fake upstream, stopped before it closes (hooks unwind in reverse).
-  const server = useServer({
-    env: () => ({
-      LLM_PROVIDER: 'openai',
-      LLM_BASE_URL: fake.url,
-      LLM_TIMEOUT_MS: '5000',
-      FSYNC: 'false',
-    }),
-  });
+  const fake = useFakeOpenAi();
+  const server = useServer({ env: () => fake.env({ FSYNC: 'false' }) });
 
   test('the process dies mid-turn (SIGKILL during a slow answer): at start-up the context is Failed, and send_message recovers', async () => {
     let upstreamOpen!: () => void;
     const opened = new Promise<void>((r) => {
       upstreamOpen = r;
     });
-    script = (_req, res) => {
+    fake.script = (_req, res) => {
       // Starts streaming, then never finishes: the turn is stored mid-way.
       res.writeHead(200, { 'content-type': 'text/event-stream' });
       res.write(
@@ -216,7 +181,7 @@ describe('the OpenAI-compatible provider: the process dies mid-turn (real proces
     await server.process.kill();
     await pending;
 
-    script = (_req, res) => streamText(res, 'back');
+    fake.script = (_req, res) => streamText(res, 'back');
     await server.start();
     const state = await stateOf(server.url, id);
     expect(state.body.status).toBe('failed');

@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { appendMessage, createContext, type MessagePage, request } from '../support/http.js';
-import { makeDataDir, startServerProcess } from '../support/server-process.js';
+import { startServerProcess, useDataDir } from '../support/server-process.js';
 import { health, sample, scrape } from '../work/metrics.js';
 
 /**
@@ -35,8 +35,7 @@ function flipByte(file: string, offset: number): void {
 }
 
 describe('corruption is contained (real server)', () => {
-  const data = makeDataDir('ccs-corrupt-');
-  afterAll(() => data.remove());
+  const data = useDataDir('ccs-corrupt-');
 
   test('storage_corrupt for the damaged contexts, files untouched, others serve', async () => {
     const env = { COMPACT_AFTER_RECORDS: '8' };

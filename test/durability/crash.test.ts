@@ -1,6 +1,6 @@
-import { afterAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { chainIsConsistent, type MessagePage, request } from '../support/http.js';
-import { makeDataDir, type ServerProcess, startServerProcess } from '../support/server-process.js';
+import { type ServerProcess, startServerProcess, useDataDir } from '../support/server-process.js';
 
 /**
  * Acceptance 2 of issue 4: the server process is killed with SIGKILL at random moments
@@ -34,6 +34,18 @@ interface ContextModel {
   inFlight: Set<string>;
   /** Appends answered with an error, or in flight and found absent: must never appear. */
   absent: Set<string>;
+}
+
+/** A context just created (or found), with nothing known about its messages yet. */
+function newContextModel(id: string, deletable: boolean): ContextModel {
+  return {
+    id,
+    deletable,
+    maybeDeleted: false,
+    present: new Map(),
+    inFlight: new Set(),
+    absent: new Set(),
+  };
 }
 
 interface Model {
@@ -93,14 +105,7 @@ async function writer(
         return;
       }
       stats.acked++;
-      model.live.set(id, {
-        id,
-        deletable: true,
-        maybeDeleted: false,
-        present: new Map(),
-        inFlight: new Set(),
-        absent: new Set(),
-      });
+      model.live.set(id, newContextModel(id, true));
     } else if (roll < 6 && deletable.length > 0) {
       const ctx = deletable[rand(deletable.length)]!;
       ctx.maybeDeleted = true;
@@ -232,21 +237,13 @@ async function verify(base: string, model: Model, stats: TrialStats): Promise<vo
   for (const id of strangers) {
     expect((await request(`${base}/v1/contexts/${id}`)).status).toBe(200);
     expect(await allMessages(base, id)).toEqual([]);
-    model.live.set(id, {
-      id,
-      deletable: true,
-      maybeDeleted: false,
-      present: new Map(),
-      inFlight: new Set(),
-      absent: new Set(),
-    });
+    model.live.set(id, newContextModel(id, true));
   }
   model.unknownCreates = 0;
 }
 
 describe('SIGKILL during a storm of writes loses no acknowledged write', () => {
-  const data = makeDataDir('ccs-crash-');
-  afterAll(() => data.remove());
+  const data = useDataDir('ccs-crash-');
 
   test(`${TRIALS} kills at random moments`, async () => {
     const model: Model = { live: new Map(), deleted: new Set(), unknownCreates: 0 };
@@ -254,14 +251,7 @@ describe('SIGKILL during a storm of writes loses no acknowledged write', () => {
     for (let i = 0; i < CORE_CONTEXTS; i++) {
       const res = await post(`${first.url}/v1/contexts`, { model_id: 'crash', mode: 'chat' });
       const { id } = (await res.json()) as { id: string };
-      model.live.set(id, {
-        id,
-        deletable: false,
-        maybeDeleted: false,
-        present: new Map(),
-        inFlight: new Set(),
-        absent: new Set(),
-      });
+      model.live.set(id, newContextModel(id, false));
     }
     await first.kill();
 

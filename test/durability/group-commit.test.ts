@@ -4,7 +4,12 @@ import { afterAll, describe, expect, test } from 'vitest';
 import { recordedDurableVersion } from '../../src/storage/fault-syncs.js';
 import { parseLog } from '../../src/storage/log-file.js';
 import { type ContextDto, createContext, type MessagePage, request } from '../support/http.js';
-import { makeDataDir, type ServerProcess, startServerProcess } from '../support/server-process.js';
+import {
+  makeDataDir,
+  type ServerProcess,
+  startServerProcess,
+  useDataDir,
+} from '../support/server-process.js';
 import { type Scrape, sample, scrape } from '../work/metrics.js';
 
 /**
@@ -103,11 +108,10 @@ describe('group commit: concurrent appends to one context share log syncs', () =
 });
 
 describe('group commit: a reader neither waits for a sync nor sees an append before it', () => {
-  const data = makeDataDir('ccs-group-commit-');
+  const data = useDataDir('ccs-group-commit-');
   let server: ServerProcess | undefined;
   afterAll(async () => {
-    await server?.stop();
-    data.remove();
+    await server?.stop(); // before the directory goes (after-hooks run in reverse)
   });
 
   test('a page read while an append syncs answers first, without the append', async () => {
@@ -230,11 +234,10 @@ async function storm(base: string, ids: string[], seen: Map<string, Seen>) {
 }
 
 describe('group commit: nothing a reader saw is lost in a crash', () => {
-  const data = makeDataDir('ccs-group-commit-crash-');
+  const data = useDataDir('ccs-group-commit-crash-');
   let server: ServerProcess | undefined;
   afterAll(async () => {
-    await server?.kill();
-    data.remove();
+    await server?.kill(); // before the directory goes (after-hooks run in reverse)
   });
   // Syncs take 30 ms longer than the disk's, so appends wait unsynced while readers poll.
   const env = { FAULT_INJECTION: 'true', FAULT_SYNC_DELAY_MS: '30' };

@@ -94,8 +94,8 @@ export class RequestGenerator {
       [2, () => this.listPrompts()],
       [4, () => this.postPrompt()],
       [3, () => this.promptById()],
-      [1, () => this.plain('GET', '/health', 'GET /health')],
-      [1, () => this.plain('GET', '/metrics', 'GET /metrics')],
+      [1, () => this.plain('GET /health', '/health')],
+      [1, () => this.plain('GET /metrics', '/metrics')],
       [3, () => this.unknownRoute()],
       [2, () => this.rawRequest()],
     ])();
@@ -281,13 +281,9 @@ export class RequestGenerator {
 
   // ---- routes -----------------------------------------------------------------------------
 
-  private plain(
-    method: string,
-    path: string,
-    route: string,
-    headers: Record<string, string> = {},
-  ): FuzzRequest {
-    return { route, method, path, headers };
+  /** A request with no body to `route` ("METHOD /template"), at `path`. */
+  private plain(route: string, path: string, headers: Record<string, string> = {}): FuzzRequest {
+    return { route, method: route.slice(0, route.indexOf(' ')), path, headers };
   }
 
   private createContext(): FuzzRequest {
@@ -310,7 +306,7 @@ export class RequestGenerator {
       limit: () => String(1 + rng.int(1000)),
       offset: () => String(rng.int(50)),
     });
-    return this.plain('GET', `/v1/contexts${q}`, 'GET /v1/contexts');
+    return this.plain('GET /v1/contexts', `/v1/contexts${q}`);
   }
 
   private conditional(name: 'if-match' | 'if-none-match'): Record<string, string> {
@@ -333,12 +329,8 @@ export class RequestGenerator {
   }
 
   private getContext(): FuzzRequest {
-    return this.plain(
-      'GET',
-      `/v1/contexts/${this.contextSegment()}`,
-      'GET /v1/contexts/{id}',
-      this.conditional('if-none-match'),
-    );
+    const path = `/v1/contexts/${this.contextSegment()}`;
+    return this.plain('GET /v1/contexts/{id}', path, this.conditional('if-none-match'));
   }
 
   private putContext(): FuzzRequest {
@@ -372,12 +364,8 @@ export class RequestGenerator {
   }
 
   private deleteContext(): FuzzRequest {
-    return this.plain(
-      'DELETE',
-      `/v1/contexts/${this.contextSegment()}`,
-      'DELETE /v1/contexts/{id}',
-      this.conditional('if-match'),
-    );
+    const path = `/v1/contexts/${this.contextSegment()}`;
+    return this.plain('DELETE /v1/contexts/{id}', path, this.conditional('if-match'));
   }
 
   private getMessages(): FuzzRequest {
@@ -388,7 +376,7 @@ export class RequestGenerator {
       offset: () => String(rng.int(20)),
       branch: () => this.branchName(id, 0),
     });
-    return this.plain('GET', `/v1/contexts/${id}/messages${q}`, 'GET /v1/contexts/{id}/messages');
+    return this.plain('GET /v1/contexts/{id}/messages', `/v1/contexts/${id}/messages${q}`);
   }
 
   private postMessage(): FuzzRequest {
@@ -434,12 +422,8 @@ export class RequestGenerator {
   }
 
   private getState(): FuzzRequest {
-    return this.plain(
-      'GET',
-      `/v1/contexts/${this.contextSegment()}/state`,
-      'GET /v1/contexts/{id}/state',
-      this.conditional('if-none-match'),
-    );
+    const path = `/v1/contexts/${this.contextSegment()}/state`;
+    return this.plain('GET /v1/contexts/{id}/state', path, this.conditional('if-none-match'));
   }
 
   /** `!tool` instructions whose arguments are hostile JSON (or not JSON at all). */
@@ -559,11 +543,8 @@ export class RequestGenerator {
 
   private deleteBranch(): FuzzRequest {
     const id = this.contextSegment();
-    return this.plain(
-      'DELETE',
-      `/v1/contexts/${id}/branches/${encodeSegment(this.branchName(id))}`,
-      'DELETE /v1/contexts/{id}/branches/{name}',
-    );
+    const path = `/v1/contexts/${id}/branches/${encodeSegment(this.branchName(id))}`;
+    return this.plain('DELETE /v1/contexts/{id}/branches/{name}', path);
   }
 
   private events(): FuzzRequest {
@@ -590,11 +571,8 @@ export class RequestGenerator {
   }
 
   private listPrompts(): FuzzRequest {
-    return this.plain(
-      'GET',
-      `/v1/system-prompts${this.rng.chance(0.2) ? this.query({ limit: () => '1' }) : ''}`,
-      'GET /v1/system-prompts',
-    );
+    const q = this.rng.chance(0.2) ? this.query({ limit: () => '1' }) : '';
+    return this.plain('GET /v1/system-prompts', `/v1/system-prompts${q}`);
   }
 
   private postPrompt(): FuzzRequest {
@@ -648,11 +626,7 @@ export class RequestGenerator {
       method === 'DELETE' && rng.chance(0.5)
         ? `?force=${rng.pick(['true', 'false', 'TRUE', '1', '%00'])}`
         : '';
-    return this.plain(
-      method,
-      `/v1/system-prompts/${seg}${force}`,
-      `${method} /v1/system-prompts/{id}`,
-    );
+    return this.plain(`${method} /v1/system-prompts/{id}`, `/v1/system-prompts/${seg}${force}`);
   }
 
   private unknownRoute(): FuzzRequest {

@@ -71,19 +71,34 @@ const contracts: OpenApiContract[] = [];
  * The document the server serves, fetched before the enclosing `describe`'s tests (after
  * the server starts), as a contract to check its answers against.
  */
-function useContract(server: { readonly url: string }): { readonly contract: OpenApiContract } {
+interface ContractClient {
+  readonly contract: OpenApiContract;
+  /** Sends a request to the server, its answer checked against the contract. */
+  call(method: string, template: string, sent?: Sent): Promise<Result>;
+  /** `call`, and expects `status`. */
+  expectStatus(method: string, template: string, sent: Sent, status: number): Promise<Result>;
+}
+
+function useContract(server: { readonly url: string }): ContractClient {
   let contract: OpenApiContract | undefined;
   beforeAll(async () => {
     const res = await fetchAt(`${server.url}/openapi.json`);
     contract = new OpenApiContract((await res.json()) as Record<string, unknown>);
     contracts.push(contract);
   });
-  return {
+  const client: ContractClient = {
     get contract() {
       if (contract === undefined) throw new Error('the contract is not fetched yet');
       return contract;
     },
+    call: (method, template, sent) => send(client.contract, server.url, method, template, sent),
+    expectStatus: async (method, template, sent, status) => {
+      const res = await client.call(method, template, sent);
+      expect(res.status, `${method} ${template}: ${res.text}`).toBe(status);
+      return res;
+    },
   };
+  return client;
 }
 
 /** Nested arrays `depth` levels deep: past the JSON value rules' limit of 64. */
@@ -92,13 +107,7 @@ const nested = (depth: number) => `${'['.repeat(depth)}${']'.repeat(depth)}`;
 describe('the OpenAPI document matches what the server answers (in process)', () => {
   const server = useApp({ env: { MAX_BODY_BYTES: '4096' } });
   const api = useContract(server);
-  const call = (method: string, template: string, sent?: Sent) =>
-    send(api.contract, server.url, method, template, sent);
-  const expectStatus = async (method: string, template: string, sent: Sent, status: number) => {
-    const res = await call(method, template, sent);
-    expect(res.status, `${method} ${template}: ${res.text}`).toBe(status);
-    return res;
-  };
+  const { call, expectStatus } = api;
 
   test('operations: /openapi.json, /health, /metrics', async () => {
     const doc = await expectStatus('GET', '/openapi.json', {}, 200);
@@ -365,13 +374,7 @@ describe('the OpenAPI document: the live events stream over a real socket', () =
   // The events route writes to the Node response itself, so it needs a real socket.
   const server = useServer({ env: { MAX_BODY_BYTES: '4096' } });
   const api = useContract(server);
-  const call = (method: string, template: string, sent?: Sent) =>
-    send(api.contract, server.url, method, template, sent);
-  const expectStatus = async (method: string, template: string, sent: Sent, status: number) => {
-    const res = await call(method, template, sent);
-    expect(res.status, `${method} ${template}: ${res.text}`).toBe(status);
-    return res;
-  };
+  const { call, expectStatus } = api;
 
   test('conversation: send_message, tool approvals, busy, and live events', async () => {
     const ctx = (await call('POST', '/v1/contexts', { json: { model_id: 'm', mode: 'c' } }))
@@ -425,16 +428,12 @@ describe('the OpenAPI document: the live events stream over a real socket', () =
         await call('GET', '/v1/contexts/{id}/messages', { params, query: 'limit=1000' })
       ).body as { messages: { tool_calls: { id: string }[] | null }[] };
       const callId = state.messages.at(-1)!.tool_calls![0]!.id;
+      const noSuchContext = { params: { id: UNKNOWN_ID }, json: { tool_call_ids: [] } };
       await expectStatus('POST', T, { params, json: { tool_call_ids: ['nope'] } }, 400);
       await expectStatus('POST', T, { params, json: { tool_call_ids: 'x' } }, 400);
       await expectStatus('POST', T, { params, body: 'x', type: 'text/plain' }, 415);
       await expectStatus('POST', T, { params, json: { tool_call_ids: ['t'.repeat(5000)] } }, 413);
-      await expectStatus(
-        'POST',
-        T,
-        { params: { id: UNKNOWN_ID }, json: { tool_call_ids: [] } },
-        404,
-      );
+      await expectStatus('POST', T, noSuchContext, 404);
       await expectStatus('POST', T, { params, json: { tool_call_ids: [callId] } }, 200);
       await expectStatus('POST', X, { params, json: { tool_call_ids: [] } }, 200);
       const none = await expectStatus('POST', X, { params, json: { tool_call_ids: [] } }, 400);
@@ -442,12 +441,7 @@ describe('the OpenAPI document: the live events stream over a real socket', () =
       await expectStatus('POST', T, { params, json: { tool_call_ids: [] } }, 400);
       await expectStatus('POST', X, { params, body: 'x', type: 'text/plain' }, 415);
       await expectStatus('POST', X, { params, json: { tool_call_ids: ['t'.repeat(5000)] } }, 413);
-      await expectStatus(
-        'POST',
-        X,
-        { params: { id: UNKNOWN_ID }, json: { tool_call_ids: [] } },
-        404,
-      );
+      await expectStatus('POST', X, noSuchContext, 404);
 
       // The turn ended in Idle; every event it published matches its declared schema.
       await stream.waitFor(
@@ -498,49 +492,43 @@ describe('the OpenAPI document: 401, 502, 503 on a server set up for them (in pr
   });
   const api = useContract(server);
   test('401 with WWW-Authenticate on /v1 without the token; operations routes stay open', async () => {
-    const denied = await send(api.contract, server.url, 'GET', '/v1/contexts');
+    const denied = await api.call('GET', '/v1/contexts');
     expect(denied.status).toBe(401);
     expect(denied.headers.get('www-authenticate')).toBe('Bearer');
-    const wrong = await send(api.contract, server.url, 'POST', '/v1/system-prompts', {
+    const wrong = await api.call('POST', '/v1/system-prompts', {
       json: { id: 'a', content: 'b' },
       headers: { authorization: 'Bearer nope' },
     });
     expect(wrong.status).toBe(401);
-    expect((await send(api.contract, server.url, 'GET', '/health')).status).toBe(200);
-    expect((await send(api.contract, server.url, 'GET', '/openapi.json')).status).toBe(200);
+    expect((await api.call('GET', '/health')).status).toBe(200);
+    expect((await api.call('GET', '/openapi.json')).status).toBe(200);
   });
 
   test('502 llm_failed with the context when the LLM keeps failing', async () => {
-    const created = await send(api.contract, server.url, 'POST', '/v1/contexts', {
+    const created = await api.call('POST', '/v1/contexts', {
       json: { model_id: 'm', mode: 'c' },
       headers: auth,
     });
     expect(created.status).toBe(201);
     const params = { id: (created.body as { id: string }).id };
-    const failed = await send(
-      api.contract,
-      server.url,
-      'POST',
-      '/v1/contexts/{id}/actions/send_message',
-      {
-        params,
-        json: { content: 'hello' },
-        headers: auth,
-      },
-    );
+    const failed = await api.call('POST', '/v1/contexts/{id}/actions/send_message', {
+      params,
+      json: { content: 'hello' },
+      headers: auth,
+    });
     expect(failed.status).toBe(502);
     expect((failed.body as { status: string }).status).toBe('failed');
   });
 
   test('503 overloaded with Retry-After when the worker queue is full (40 concurrent appends)', async () => {
-    const created = await send(api.contract, server.url, 'POST', '/v1/contexts', {
+    const created = await api.call('POST', '/v1/contexts', {
       json: { model_id: 'm', mode: 'c' },
       headers: auth,
     });
     const params = { id: (created.body as { id: string }).id };
     const answers = await Promise.all(
       Array.from({ length: 40 }, (_, i) =>
-        send(api.contract, server.url, 'POST', '/v1/contexts/{id}/messages', {
+        api.call('POST', '/v1/contexts/{id}/messages', {
           params,
           json: { role: 'user', content: `m${i}` },
           headers: auth,
@@ -559,19 +547,19 @@ describe('the OpenAPI document: fault injection, a worker ended (real process)',
   });
   const api = useContract(server);
   test('fault injection: a worker ended holding a read lock answers 500; the context serves again', async () => {
-    const created = await send(api.contract, server.url, 'POST', '/v1/contexts', {
+    const created = await api.call('POST', '/v1/contexts', {
       json: { model_id: 'm', mode: 'c' },
       headers: auth,
     });
     const params = { id: (created.body as { id: string }).id };
     const crash = '/v1/contexts/{id}/debug/crash-worker';
-    const bad = await send(api.contract, server.url, 'POST', crash, {
+    const bad = await api.call('POST', crash, {
       params,
       query: 'mode=sideways',
       headers: auth,
     });
     expect(bad.status).toBe(400);
-    const crashed = await send(api.contract, server.url, 'POST', crash, {
+    const crashed = await api.call('POST', crash, {
       params,
       query: 'mode=read',
       headers: auth,
@@ -580,7 +568,7 @@ describe('the OpenAPI document: fault injection, a worker ended (real process)',
     // Bounded: at most 50 reads, 100 ms apart, until the replaced worker serves it.
     let status = 0;
     for (let i = 0; i < 50 && status !== 200; i++) {
-      const got = await send(api.contract, server.url, 'GET', '/v1/contexts/{id}/messages', {
+      const got = await api.call('GET', '/v1/contexts/{id}/messages', {
         params,
         headers: auth,
       });

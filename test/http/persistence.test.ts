@@ -1,10 +1,9 @@
-import { afterAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { appendMessage, createContext, request } from '../support/http.js';
-import { makeDataDir, startServerProcess } from '../support/server-process.js';
+import { startServerProcess, useDataDir } from '../support/server-process.js';
 
 describe('persistence across a restart on the same data dir', () => {
-  const data = makeDataDir();
-  afterAll(() => data.remove());
+  const data = useDataDir();
 
   test('every context and message comes back byte-identical through the API', async () => {
     // A small compaction threshold exercises both paths: snapshot + log replay.

@@ -1,6 +1,6 @@
-import { afterAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { appendMessage, createContext, type MessagePage, request } from '../support/http.js';
-import { makeDataDir, startServerProcess } from '../support/server-process.js';
+import { startServerProcess, useDataDir } from '../support/server-process.js';
 import { grew, health, mapLimit, sample, scrape } from '../work/metrics.js';
 
 /**
@@ -37,8 +37,7 @@ async function expectMessages(base: string, id: string, c: number, count: number
 }
 
 describe('the resident set is bounded (real server)', () => {
-  const data = makeDataDir('ccs-bounded-');
-  afterAll(() => data.remove());
+  const data = useDataDir('ccs-bounded-');
 
   test('CACHE_MAX_CONTEXTS=8: 50 contexts touched round-robin, never more than 8 resident', async () => {
     const server = await startServerProcess(data.dir, { CACHE_MAX_CONTEXTS: '8' });
@@ -115,8 +114,7 @@ describe('the resident set is bounded (real server)', () => {
 });
 
 describe('the byte bound forces evictions while reads stay correct (real server)', () => {
-  const data = makeDataDir('ccs-bytes-');
-  afterAll(() => data.remove());
+  const data = useDataDir('ccs-bytes-');
 
   test('CACHE_MAX_BYTES=1 MiB with about 2 MiB of contexts', async () => {
     const server = await startServerProcess(data.dir, { CACHE_MAX_BYTES: String(MiB) });

@@ -1,6 +1,6 @@
-import { afterAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { request } from '../support/http.js';
-import { makeDataDir, startServerProcess } from '../support/server-process.js';
+import { startServerProcess, useDataDir } from '../support/server-process.js';
 import { grew, health, mapLimit, sample, scrape } from '../work/metrics.js';
 
 /**
@@ -19,8 +19,7 @@ interface Listing {
 }
 
 describe('listing without loading (real server)', () => {
-  const data = makeDataDir('ccs-listing-');
-  afterAll(() => data.remove());
+  const data = useDataDir('ccs-listing-');
 
   test(`${CONTEXTS} stored contexts are listed with none of them resident`, async () => {
     const first = await startServerProcess(data.dir);

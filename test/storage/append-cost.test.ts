@@ -1,21 +1,13 @@
 import fs from 'node:fs';
 import { expect, test } from 'vitest';
-import {
-  appendRange,
-  logPath,
-  newId,
-  openStorage,
-  snapshotPath,
-  summary,
-  useTempDir,
-} from './helpers.js';
+import { appendRange, newId, summary, useStorageFixture } from './helpers.js';
 
-const tempDir = useTempDir();
+const fixture = useStorageFixture();
 
 // The same op at the same version is appended to three contexts of very different sizes; the
 // bytes written (returned, and measured as the file growth) must be identical.
 test('append cost does not depend on log length or snapshot size', () => {
-  const { storage } = openStorage(tempDir(), { fsync: false });
+  const { storage } = fixture.open({ fsync: false });
   const shortLog = newId();
   const longLog = newId();
   const bigSnapshot = newId();
@@ -29,11 +21,11 @@ test('append cost does not depend on log length or snapshot size', () => {
 
   const op = { kind: 'message', text: 'the same op for everyone', parts: [1, 2, 3] };
   const measure = (id: string) => {
-    const snapBefore = fs.statSync(snapshotPath(storage, id));
-    const before = fs.existsSync(logPath(storage, id)) ? fs.statSync(logPath(storage, id)).size : 0;
+    const snapBefore = fs.statSync(fixture.snapshotPath(id));
+    const before = fs.existsSync(fixture.logPath(id)) ? fs.statSync(fixture.logPath(id)).size : 0;
     const returned = storage.append(id, 10_001, op, summary(id, 10_001));
-    const delta = fs.statSync(logPath(storage, id)).size - before;
-    const snapAfter = fs.statSync(snapshotPath(storage, id));
+    const delta = fs.statSync(fixture.logPath(id)).size - before;
+    const snapAfter = fs.statSync(fixture.snapshotPath(id));
     expect(snapAfter.size).toBe(snapBefore.size);
     expect(snapAfter.mtimeMs).toBe(snapBefore.mtimeMs);
     return { returned, delta };
@@ -45,7 +37,7 @@ test('append cost does not depend on log length or snapshot size', () => {
   expect(short.delta).toBe(short.returned);
   expect(long).toEqual(short);
   expect(big).toEqual(short);
-  expect(fs.statSync(logPath(storage, longLog)).size).toBeGreaterThan(500 * short.returned);
+  expect(fs.statSync(fixture.logPath(longLog)).size).toBeGreaterThan(500 * short.returned);
 
   expect(storage.load(longLog)!.ops).toHaveLength(10_001);
   expect(storage.load(bigSnapshot)!.ops.map((o) => o.op)).toEqual([op]);

@@ -5,21 +5,13 @@ import {
   StorageError,
   StorageNotFoundError,
 } from '../../src/storage/errors.js';
-import {
-  appendRange,
-  logPath,
-  newId,
-  openStorage,
-  snapshotPath,
-  summary,
-  useTempDir,
-} from './helpers.js';
+import { appendRange, newId, summary, useStorageFixture } from './helpers.js';
 
-const tempDir = useTempDir();
+const fixture = useStorageFixture();
 
 describe('FileStorage basics', () => {
   test('create/load round-trips nested objects and binary payloads', () => {
-    const { storage } = openStorage(tempDir());
+    const { storage } = fixture.open();
     const id = newId();
     const blob = new Uint8Array([0, 1, 2, 254, 255]);
     const snapshot = {
@@ -49,7 +41,7 @@ describe('FileStorage basics', () => {
   });
 
   test('appended ops replay exactly, in order, with the last summary', () => {
-    const { storage } = openStorage(tempDir());
+    const { storage } = fixture.open();
     const id = newId();
     storage.create(id, { base: true }, summary(id, 0));
     const ops = Array.from({ length: 25 }, (_, i) => ({
@@ -73,24 +65,23 @@ describe('FileStorage basics', () => {
     expect(loaded.summary).toEqual(summary(id, 25, { message_count: 240 }));
     expect(loaded.logRecords).toBe(25);
     expect(loaded.logBytes).toBe(total);
-    expect(fs.statSync(logPath(storage, id)).size).toBe(total);
+    expect(fs.statSync(fixture.logPath(id)).size).toBe(total);
   });
 
   test('state survives reopening the directory', () => {
-    const dir = tempDir();
     const id = newId();
-    const first = openStorage(dir).storage;
+    const first = fixture.open().storage;
     first.create(id, { s: 1 }, summary(id, 0));
     appendRange(first, id, 1, 3);
 
-    const second = openStorage(dir).storage;
+    const second = fixture.open().storage;
     const loaded = second.load(id)!;
     expect(loaded.ops.map((o) => o.version)).toEqual([1, 2, 3]);
     expect(loaded.summary.version).toBe(3);
   });
 
   test('listSummaries covers every context with its latest summary', () => {
-    const { storage } = openStorage(tempDir(), { fsync: false });
+    const { storage } = fixture.open({ fsync: false });
     const ids = [newId(), newId(), newId()];
     storage.create(ids[0]!, {}, summary(ids[0]!, 0));
     storage.create(ids[1]!, {}, summary(ids[1]!, 0));
@@ -107,16 +98,16 @@ describe('FileStorage basics', () => {
   });
 
   test('listSummaries of an empty store is empty', () => {
-    expect(openStorage(tempDir()).storage.listSummaries()).toEqual([]);
+    expect(fixture.open().storage.listSummaries()).toEqual([]);
   });
 
   test('compact replaces the snapshot and empties the log', () => {
-    const { storage } = openStorage(tempDir());
+    const { storage } = fixture.open();
     const id = newId();
     storage.create(id, { n: 0 }, summary(id, 0));
     appendRange(storage, id, 1, 5);
     storage.compact(id, { n: 5 }, summary(id, 5));
-    expect(fs.statSync(logPath(storage, id)).size).toBe(0);
+    expect(fs.statSync(fixture.logPath(id)).size).toBe(0);
     appendRange(storage, id, 6, 7);
 
     const loaded = storage.load(id)!;
@@ -127,7 +118,7 @@ describe('FileStorage basics', () => {
   });
 
   test('delete removes the context; load then returns null', () => {
-    const { storage } = openStorage(tempDir());
+    const { storage } = fixture.open();
     const id = newId();
     storage.create(id, {}, summary(id, 0));
     appendRange(storage, id, 1, 2);
@@ -135,14 +126,14 @@ describe('FileStorage basics', () => {
     expect(storage.delete(id)).toBe(true);
     expect(storage.load(id)).toBeNull();
     expect(storage.exists(id)).toBe(false);
-    expect(fs.existsSync(snapshotPath(storage, id))).toBe(false);
-    expect(fs.existsSync(logPath(storage, id))).toBe(false);
+    expect(fs.existsSync(fixture.snapshotPath(id))).toBe(false);
+    expect(fs.existsSync(fixture.logPath(id))).toBe(false);
     expect(storage.listSummaries()).toEqual([]);
     expect(storage.delete(id)).toBe(false);
   });
 
   test('a deleted id can be created afresh without its old ops', () => {
-    const { storage } = openStorage(tempDir());
+    const { storage } = fixture.open();
     const id = newId();
     storage.create(id, { old: true }, summary(id, 0));
     appendRange(storage, id, 1, 3);
@@ -154,7 +145,7 @@ describe('FileStorage basics', () => {
   });
 
   test('create of an existing id throws StorageConflictError and changes nothing', () => {
-    const { storage } = openStorage(tempDir());
+    const { storage } = fixture.open();
     const id = newId();
     storage.create(id, { first: true }, summary(id, 0));
     appendRange(storage, id, 1, 1);
@@ -174,7 +165,7 @@ describe('FileStorage basics', () => {
   });
 
   test('load/exists/delete of an unknown id', () => {
-    const { storage } = openStorage(tempDir());
+    const { storage } = fixture.open();
     const id = newId();
     expect(storage.load(id)).toBeNull();
     expect(storage.exists(id)).toBe(false);
@@ -182,16 +173,16 @@ describe('FileStorage basics', () => {
   });
 
   test('append and compact of an unknown id throw StorageNotFoundError', () => {
-    const { storage } = openStorage(tempDir());
+    const { storage } = fixture.open();
     const id = newId();
     expect(() => storage.append(id, 1, {}, summary(id, 1))).toThrow(StorageNotFoundError);
     expect(() => storage.compact(id, {}, summary(id, 1))).toThrow(StorageNotFoundError);
-    expect(fs.existsSync(logPath(storage, id))).toBe(false);
-    expect(fs.existsSync(snapshotPath(storage, id))).toBe(false);
+    expect(fs.existsSync(fixture.logPath(id))).toBe(false);
+    expect(fs.existsSync(fixture.snapshotPath(id))).toBe(false);
   });
 
   test('ids that could escape the directory are rejected', () => {
-    const { storage } = openStorage(tempDir());
+    const { storage } = fixture.open();
     const bad = ['../../../../../../etc/passwd', '', 'x'.repeat(36), `${newId()}/`, '.'];
     for (const id of bad) {
       expect(() => storage.load(id)).toThrow(/invalid context id/);
@@ -204,9 +195,9 @@ describe('FileStorage basics', () => {
   });
 
   test('I/O failures surface as StorageError with the fs error as cause', () => {
-    const { storage } = openStorage(tempDir());
+    const { storage } = fixture.open();
     const id = newId();
-    fs.mkdirSync(snapshotPath(storage, id)); // a directory where the snapshot file should be
+    fs.mkdirSync(fixture.snapshotPath(id)); // a directory where the snapshot file should be
     let caught: unknown;
     try {
       storage.load(id);

@@ -4,10 +4,28 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach } from 'vitest';
 import { FileStorage, type FileStorageOptions } from '../../src/storage/file-storage.js';
+import { contextPaths } from '../../src/storage/paths.js';
 import type { ContextSummary } from '../../src/storage/types.js';
 
-/** A fresh temp directory per test, removed afterwards. */
-export function useTempDir(): () => string {
+export interface Warning {
+  msg: string;
+  err: unknown;
+}
+
+/** Each test's storage: a fresh temp directory, removed afterwards, and FileStorages over it. */
+export interface StorageFixture {
+  /** This test's directory. */
+  dir(): string;
+  /** A FileStorage over this test's directory (a new one is a restart), and its warnings. */
+  open(options?: Partial<FileStorageOptions>): { storage: FileStorage; warnings: Warning[] };
+  /** Where a FileStorage over this test's directory keeps a context's log. */
+  logPath(id: string): string;
+  /** Where a FileStorage over this test's directory keeps a context's snapshot. */
+  snapshotPath(id: string): string;
+}
+
+/** Call at the top of a test file: registers the per-test directory's set-up and removal. */
+export function useStorageFixture(): StorageFixture {
   let dir = '';
   beforeEach(() => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ccs-storage-'));
@@ -15,25 +33,20 @@ export function useTempDir(): () => string {
   afterEach(() => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
-  return () => dir;
-}
-
-export interface Warning {
-  msg: string;
-  err: unknown;
-}
-
-export function openStorage(
-  dir: string,
-  options: Partial<FileStorageOptions> = {},
-): { storage: FileStorage; warnings: Warning[] } {
-  const warnings: Warning[] = [];
-  const storage = new FileStorage({
-    dir,
-    onWarning: (msg, err) => warnings.push({ msg, err }),
-    ...options,
-  });
-  return { storage, warnings };
+  return {
+    dir: () => dir,
+    open(options = {}) {
+      const warnings: Warning[] = [];
+      const storage = new FileStorage({
+        dir,
+        onWarning: (msg, err) => warnings.push({ msg, err }),
+        ...options,
+      });
+      return { storage, warnings };
+    },
+    logPath: (id) => contextPaths(path.join(dir, 'contexts'), id).log,
+    snapshotPath: (id) => contextPaths(path.join(dir, 'contexts'), id).snapshot,
+  };
 }
 
 export function newId(): string {
@@ -57,14 +70,6 @@ export function flipByte(file: string, offset: number): void {
   const bytes = fs.readFileSync(file);
   bytes[offset] = bytes[offset]! ^ 0xff;
   fs.writeFileSync(file, bytes);
-}
-
-export function snapshotPath(storage: FileStorage, id: string): string {
-  return path.join(storage.contextsDir, `${id}.snap`);
-}
-
-export function logPath(storage: FileStorage, id: string): string {
-  return path.join(storage.contextsDir, `${id}.log`);
 }
 
 /** Appends ops `from..to` (inclusive) and returns each frame's byte count. */

@@ -1,28 +1,19 @@
 import fs from 'node:fs';
 import { describe, expect, test } from 'vitest';
-import {
-  appendRange,
-  flipByte,
-  logPath,
-  newId,
-  openStorage,
-  snapshotPath,
-  summary,
-  useTempDir,
-} from './helpers.js';
+import { appendRange, flipByte, newId, summary, useStorageFixture } from './helpers.js';
 
 /**
  * FileStorage.scan(), which builds the listing at start-up: it reads each snapshot's header
  * frame and the log's last frame only, so its cost does not grow with the log or the
  * snapshot; a context whose header is unreadable is reported (it exists, but is corrupt).
  */
-const tempDir = useTempDir();
+const fixture = useStorageFixture();
 
 const op = (n: number, bytes: number) => ({ kind: 'message', n, text: 'z'.repeat(bytes) });
 
 describe('scan', () => {
   test('reads the same bytes for a 10-frame and a 900-frame log, and a huge snapshot', () => {
-    const { storage } = openStorage(tempDir(), { fsync: false });
+    const { storage } = fixture.open({ fsync: false });
     const short = newId();
     const long = newId();
     storage.create(short, { small: true }, summary(short, 0));
@@ -37,15 +28,15 @@ describe('scan', () => {
         [long, 900],
       ]),
     );
-    fs.renameSync(snapshotPath(storage, long), `${snapshotPath(storage, long)}.away`);
+    fs.renameSync(fixture.snapshotPath(long), `${fixture.snapshotPath(long)}.away`);
     const shortOnly = storage.scan().bytesRead;
     expect(both.bytesRead).toBe(2 * shortOnly);
     expect(shortOnly).toBeLessThan(10 * 1024); // one 8 KiB tail window plus the header
-    expect(fs.statSync(logPath(storage, long)).size).toBeGreaterThan(900 * 1000);
+    expect(fs.statSync(fixture.logPath(long)).size).toBeGreaterThan(900 * 1000);
   });
 
   test('the tail read agrees with a full load for frames of every size', () => {
-    const { storage } = openStorage(tempDir(), { fsync: false });
+    const { storage } = fixture.open({ fsync: false });
     const ids: string[] = [];
     // Last frames from a few bytes to past the largest tail window (256 KiB): the walk
     // from the start answers those.
@@ -61,11 +52,11 @@ describe('scan', () => {
   });
 
   test('a torn tail falls back to the last good frame, like load does', () => {
-    const { storage } = openStorage(tempDir(), { fsync: false });
+    const { storage } = fixture.open({ fsync: false });
     const id = newId();
     storage.create(id, {}, summary(id, 0));
     appendRange(storage, id, 1, 50);
-    const file = logPath(storage, id);
+    const file = fixture.logPath(id);
     fs.truncateSync(file, fs.statSync(file).size - 5);
     const before = fs.readFileSync(file);
     expect(storage.scan().summaries).toEqual([summary(id, 49)]);
@@ -74,12 +65,12 @@ describe('scan', () => {
   });
 
   test('an unreadable snapshot header is reported as such, with the file untouched', () => {
-    const { storage, warnings } = openStorage(tempDir(), { fsync: false });
+    const { storage, warnings } = fixture.open({ fsync: false });
     const bad = newId();
     const good = newId();
     storage.create(bad, {}, summary(bad, 0));
     storage.create(good, {}, summary(good, 0));
-    const file = snapshotPath(storage, bad);
+    const file = fixture.snapshotPath(bad);
     flipByte(file, 14);
     const before = fs.readFileSync(file);
     const scan = storage.scan();
@@ -92,15 +83,15 @@ describe('scan', () => {
   });
 
   test('storage counts the bytes it appends, snapshots, compacts and loads', () => {
-    const { storage } = openStorage(tempDir(), { fsync: false });
+    const { storage } = fixture.open({ fsync: false });
     const id = newId();
     storage.create(id, { s: 1 }, summary(id, 0));
-    const snap = fs.statSync(snapshotPath(storage, id)).size;
+    const snap = fs.statSync(fixture.snapshotPath(id)).size;
     const sizes = appendRange(storage, id, 1, 4);
     storage.compact(id, { s: 2 }, summary(id, 4));
-    const compacted = fs.statSync(snapshotPath(storage, id)).size;
+    const compacted = fs.statSync(fixture.snapshotPath(id)).size;
     appendRange(storage, id, 5, 5);
-    const log = fs.statSync(logPath(storage, id)).size;
+    const log = fs.statSync(fixture.logPath(id)).size;
     storage.load(id);
     expect(storage.stats).toEqual({
       appends: 5,

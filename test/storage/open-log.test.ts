@@ -5,31 +5,31 @@ import { SlotTable } from '../../src/shm/slot-table.js';
 import { OpenLogs } from '../../src/slots/open-logs.js';
 import { compactionDue, DEFAULT_COMPACTION } from '../../src/storage/compaction-policy.js';
 import type { LogHandle } from '../../src/storage/types.js';
-import { logPath, newId, openStorage, snapshotPath, summary, useTempDir } from './helpers.js';
+import { newId, summary, useStorageFixture } from './helpers.js';
 
-const tempDir = useTempDir();
+const fixture = useStorageFixture();
 const op = (v: number) => ({ kind: 'message', n: v, text: 'x'.repeat(100) });
 
 test('a log handle keeps one fd across appends and compaction; closeLog closes it', () => {
-  const { storage } = openStorage(tempDir());
+  const { storage } = fixture.open();
   const id = newId();
   const created = storage.create(id, { n: 0 }, summary(id, 0));
-  expect(created).toBe(fs.statSync(snapshotPath(storage, id)).size);
+  expect(created).toBe(fs.statSync(fixture.snapshotPath(id)).size);
   const log: LogHandle = { fd: -1 };
   let bytes = storage.append(id, 1, op(1), summary(id, 1), log);
   const fd = log.fd;
   expect(fd).toBeGreaterThanOrEqual(0);
   for (let v = 2; v <= 5; v++) bytes += storage.append(id, v, op(v), summary(id, v), log);
   expect(log.fd).toBe(fd); // no reopen
-  expect(fs.statSync(logPath(storage, id)).size).toBe(bytes);
+  expect(fs.statSync(fixture.logPath(id)).size).toBe(bytes);
 
   const written = storage.compact(id, { n: 5 }, summary(id, 5), log);
-  expect(written).toBe(fs.statSync(snapshotPath(storage, id)).size);
-  expect(fs.statSync(logPath(storage, id)).size).toBe(0);
+  expect(written).toBe(fs.statSync(fixture.snapshotPath(id)).size);
+  expect(fs.statSync(fixture.logPath(id)).size).toBe(0);
   // O_APPEND: the next frame lands at the new end (0), not at the old offset.
   const next = storage.append(id, 6, op(6), summary(id, 6), log);
   expect(log.fd).toBe(fd);
-  expect(fs.statSync(logPath(storage, id)).size).toBe(next);
+  expect(fs.statSync(fixture.logPath(id)).size).toBe(next);
 
   storage.closeLog(log);
   expect(log.fd).toBe(-1);
@@ -42,7 +42,7 @@ test('a log handle keeps one fd across appends and compaction; closeLog closes i
 });
 
 test('two handles on one log (two workers): appends interleave in order, across a compaction through either', () => {
-  const { storage } = openStorage(tempDir());
+  const { storage } = fixture.open();
   const id = newId();
   storage.create(id, { n: 0 }, summary(id, 0));
   const a: LogHandle = { fd: -1 };
@@ -58,7 +58,7 @@ test('two handles on one log (two workers): appends interleave in order, across 
 });
 
 test('an fd opened by a worker thread is closed when that thread ends (why fds are per worker)', async () => {
-  const file = `${tempDir()}/x.log`;
+  const file = `${fixture.dir()}/x.log`;
   fs.writeFileSync(file, '');
   const worker = new Worker(
     `const fs = require('node:fs');
@@ -123,7 +123,7 @@ test('amortised bytes per append stay within (2 + 1/r) x the frame, whatever the
 });
 
 test('OpenLogs: one handle per slot and occupant, swept when a slot is vacated, LRU-capped', () => {
-  const { storage } = openStorage(tempDir());
+  const { storage } = fixture.open();
   const slots = new SlotTable(SlotTable.createBuffer(4));
   const logs = new OpenLogs(slots, storage, 2);
   const ids = [newId(), newId(), newId()];

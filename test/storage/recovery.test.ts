@@ -4,18 +4,9 @@ import { describe, expect, test } from 'vitest';
 import { encode } from '../../src/storage/codec.js';
 import { StorageCorruptError } from '../../src/storage/errors.js';
 import { encodeFrame } from '../../src/storage/frame.js';
-import {
-  appendRange,
-  flipByte,
-  logPath,
-  newId,
-  openStorage,
-  snapshotPath,
-  summary,
-  useTempDir,
-} from './helpers.js';
+import { appendRange, flipByte, newId, summary, useStorageFixture } from './helpers.js';
 
-const tempDir = useTempDir();
+const fixture = useStorageFixture();
 
 function catchError(fn: () => unknown): unknown {
   try {
@@ -39,14 +30,14 @@ function expectCorrupt(fn: () => unknown, file: string, id: string): StorageCorr
 
 describe('compaction crash window', () => {
   test('log ops covered by the snapshot version are not replayed', () => {
-    const { storage } = openStorage(tempDir());
+    const { storage } = fixture.open();
     const id = newId();
     storage.create(id, { upTo: 0 }, summary(id, 0));
     appendRange(storage, id, 1, 7);
-    const log = fs.readFileSync(logPath(storage, id));
+    const log = fs.readFileSync(fixture.logPath(id));
     // Crash after the new snapshot (version 5) was renamed in, before the log was reset.
     storage.compact(id, { upTo: 5 }, summary(id, 5));
-    fs.writeFileSync(logPath(storage, id), log);
+    fs.writeFileSync(fixture.logPath(id), log);
 
     const loaded = storage.load(id)!;
     expect(loaded.snapshot).toEqual({ upTo: 5 });
@@ -61,13 +52,13 @@ describe('compaction crash window', () => {
   });
 
   test('a log entirely covered by the snapshot yields the snapshot summary', () => {
-    const { storage } = openStorage(tempDir());
+    const { storage } = fixture.open();
     const id = newId();
     storage.create(id, {}, summary(id, 0));
     appendRange(storage, id, 1, 3);
-    const log = fs.readFileSync(logPath(storage, id));
+    const log = fs.readFileSync(fixture.logPath(id));
     storage.compact(id, { upTo: 3 }, summary(id, 3, { current_state: 'compacted' }));
-    fs.writeFileSync(logPath(storage, id), log);
+    fs.writeFileSync(fixture.logPath(id), log);
 
     const loaded = storage.load(id)!;
     expect(loaded.ops).toEqual([]);
@@ -78,11 +69,11 @@ describe('compaction crash window', () => {
 
 describe('torn tail', () => {
   function setup(cut: (file: string, sizes: number[]) => void) {
-    const { storage, warnings } = openStorage(tempDir());
+    const { storage, warnings } = fixture.open();
     const id = newId();
     storage.create(id, {}, summary(id, 0));
     const sizes = appendRange(storage, id, 1, 4);
-    const file = logPath(storage, id);
+    const file = fixture.logPath(id);
     cut(file, sizes);
     return { storage, warnings, id, file, sizes };
   }
@@ -136,26 +127,26 @@ describe('torn tail', () => {
 
 describe('corruption', () => {
   function threeFrameLog() {
-    const { storage, warnings } = openStorage(tempDir());
+    const { storage, warnings } = fixture.open();
     const id = newId();
     const other = newId();
     storage.create(id, {}, summary(id, 0));
     storage.create(other, {}, summary(other, 0));
     appendRange(storage, other, 1, 2);
     const sizes = appendRange(storage, id, 1, 3);
-    return { storage, warnings, id, other, sizes, file: logPath(storage, id) };
+    return { storage, warnings, id, other, sizes, file: fixture.logPath(id) };
   }
 
   test('a damaged middle frame is corruption; the log is left untouched', () => {
     const { storage, warnings, id, other, sizes, file } = threeFrameLog();
     flipByte(file, sizes[0]! + Math.floor(sizes[1]! / 2));
     const before = fs.readFileSync(file);
-    const snapBefore = fs.readFileSync(snapshotPath(storage, id));
+    const snapBefore = fs.readFileSync(fixture.snapshotPath(id));
 
     const err = expectCorrupt(() => storage.load(id), file, id);
     expect(err.reason).toMatch(/checksum/);
     expect(fs.readFileSync(file).equals(before)).toBe(true);
-    expect(fs.readFileSync(snapshotPath(storage, id)).equals(snapBefore)).toBe(true);
+    expect(fs.readFileSync(fixture.snapshotPath(id)).equals(snapBefore)).toBe(true);
     // Stays failing, and stays untouched, on every later load.
     expectCorrupt(() => storage.load(id), file, id);
     expect(fs.readFileSync(file).equals(before)).toBe(true);
@@ -200,7 +191,7 @@ describe('corruption', () => {
 
   test('a garbage snapshot is corruption; file unchanged; others still listed', () => {
     const { storage, warnings, id, other } = threeFrameLog();
-    const file = snapshotPath(storage, id);
+    const file = fixture.snapshotPath(id);
     fs.writeFileSync(file, Buffer.from('this is definitely not a snapshot file'));
     const before = fs.readFileSync(file);
 
@@ -218,7 +209,7 @@ describe('corruption', () => {
     ['a flipped header byte', () => 14, /checksum/],
   ])('%s is corruption', (_name, where, reason) => {
     const { storage, id, other } = threeFrameLog();
-    const file = snapshotPath(storage, id);
+    const file = fixture.snapshotPath(id);
     flipByte(file, where(fs.statSync(file).size));
     const before = fs.readFileSync(file);
     expect(expectCorrupt(() => storage.load(id), file, id).reason).toMatch(reason);
@@ -229,14 +220,14 @@ describe('corruption', () => {
 
   test('a snapshot whose body is damaged is still listed from its header', () => {
     const { storage, id } = threeFrameLog();
-    const file = snapshotPath(storage, id);
+    const file = fixture.snapshotPath(id);
     flipByte(file, fs.statSync(file).size - 2);
     expect(storage.listSummaries().map((s) => s.id)).toContain(id);
   });
 
   test('truncated and trailing-garbage snapshots are corruption', () => {
     const { storage, id } = threeFrameLog();
-    const file = snapshotPath(storage, id);
+    const file = fixture.snapshotPath(id);
     const good = fs.readFileSync(file);
     fs.writeFileSync(file, good.subarray(0, good.length - 1));
     expectCorrupt(() => storage.load(id), file, id);
@@ -249,8 +240,7 @@ describe('corruption', () => {
 
 describe('crash leftovers', () => {
   test('temp files are ignored by list/load and stale ones removed on construction', () => {
-    const dir = tempDir();
-    const { storage } = openStorage(dir);
+    const { storage } = fixture.open();
     const id = newId();
     storage.create(id, { real: true }, summary(id, 0));
     const contexts = storage.contextsDir;
@@ -266,7 +256,7 @@ describe('crash leftovers', () => {
     expect(storage.load(id)!.snapshot).toEqual({ real: true });
     expect(storage.exists(other)).toBe(false);
 
-    openStorage(dir); // a restart, or another worker starting up
+    fixture.open(); // a restart, or another worker starting up
     expect(fs.existsSync(deadPid)).toBe(false);
     expect(fs.existsSync(oldOwn)).toBe(false);
     // May belong to a worker thread of this process that is writing right now.
@@ -275,25 +265,25 @@ describe('crash leftovers', () => {
   });
 
   test('a log orphaned by an interrupted delete is ignored, and removed by create', () => {
-    const { storage } = openStorage(tempDir());
+    const { storage } = fixture.open();
     const id = newId();
     storage.create(id, {}, summary(id, 0));
     appendRange(storage, id, 1, 3);
-    fs.unlinkSync(snapshotPath(storage, id)); // crash between the two unlinks of delete()
+    fs.unlinkSync(fixture.snapshotPath(id)); // crash between the two unlinks of delete()
 
     expect(storage.load(id)).toBeNull();
     expect(storage.exists(id)).toBe(false);
     expect(storage.listSummaries()).toEqual([]);
     storage.create(id, { again: true }, summary(id, 0));
     expect(storage.load(id)!.ops).toEqual([]);
-    expect(fs.existsSync(logPath(storage, id))).toBe(false);
+    expect(fs.existsSync(fixture.logPath(id))).toBe(false);
   });
 
   test('a missing log (crash right after create) reads as empty and append recreates it', () => {
-    const { storage } = openStorage(tempDir());
+    const { storage } = fixture.open();
     const id = newId();
     storage.create(id, {}, summary(id, 0));
-    expect(fs.existsSync(logPath(storage, id))).toBe(false);
+    expect(fs.existsSync(fixture.logPath(id))).toBe(false);
     expect(storage.load(id)!.ops).toEqual([]);
     storage.append(id, 1, 'op', summary(id, 1));
     expect(storage.load(id)!.ops).toEqual([{ version: 1, op: 'op' }]);

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import { describe, expect, test } from 'vitest';
 import { encodeFrame } from '../../src/storage/frame.js';
-import { appendRange, logPath, newId, openStorage, summary, useTempDir } from './helpers.js';
+import { appendRange, newId, summary, useStorageFixture } from './helpers.js';
 
 /**
  * A last log frame whose checksum holds but whose payload does not decode is an
@@ -9,17 +9,17 @@ import { appendRange, logPath, newId, openStorage, summary, useTempDir } from '.
  * snapshot summary (that would hide the change): the context is reported as unreadable,
  * as a full load reports it corrupt.
  */
-const tempDir = useTempDir();
+const fixture = useStorageFixture();
 
 describe('scan with an undecodable last log frame', () => {
   test('reports the context as unreadable, never an older summary', () => {
-    const { storage, warnings } = openStorage(tempDir(), { fsync: false });
+    const { storage, warnings } = fixture.open({ fsync: false });
     const id = newId();
     storage.create(id, {}, summary(id, 0));
     appendRange(storage, id, 1, 3);
     // A map announcing one entry and ending there: checksummed, but not a value.
-    fs.appendFileSync(logPath(storage, id), encodeFrame(Buffer.from([0x81])));
-    const before = fs.readFileSync(logPath(storage, id));
+    fs.appendFileSync(fixture.logPath(id), encodeFrame(Buffer.from([0x81])));
+    const before = fs.readFileSync(fixture.logPath(id));
 
     const scan = storage.scan();
     expect(scan.summaries).toEqual([]);
@@ -28,6 +28,6 @@ describe('scan with an undecodable last log frame', () => {
       `storage: context ${id}: unreadable log, listed as corrupt`,
     );
     expect(() => storage.load(id)).toThrow(/undecodable/);
-    expect(fs.readFileSync(logPath(storage, id)).equals(before)).toBe(true);
+    expect(fs.readFileSync(fixture.logPath(id)).equals(before)).toBe(true);
   });
 });

@@ -38,20 +38,23 @@ export interface StressLayout {
   violations: number;
   /** Per worker slot: sections completed (also by workers later killed). */
   countsAt: number;
-  /** Totals over all workers, killed ones included: `C_*` offsets. */
+  /** Totals over all workers, killed ones included: `TOTAL` offsets. */
   totalsAt: number;
   /** Wait-time histogram over all workers (`WAIT_BUCKETS` counters). */
   histAt: number;
   words: number;
 }
 
-export const C_READS = 0;
-export const C_WRITES = 1;
-export const C_NESTED = 2;
-export const C_TIMEOUTS = 3;
-export const C_VICTIMS = 4;
-export const C_ORDER_ERRORS = 5;
-export const C_MAX_WAIT_US = 6;
+/** Offsets of the totals (from `totalsAt`): sections, errors by kind, the longest wait. */
+export const TOTAL = {
+  reads: 0,
+  writes: 1,
+  nested: 2,
+  timeouts: 3,
+  victims: 4,
+  orderErrors: 5,
+  maxWaitUs: 6,
+} as const;
 const TOTALS = 8;
 
 export function stressLayout(contexts: number, threads: number): StressLayout {

@@ -29,18 +29,12 @@ import { pendingReconciliation, reconcile, releaseAllHeldBy } from '../../src/sy
 import { RWLOCK_WORDS, RwLock } from '../../src/sync/rwlock.js';
 import {
   bucketUpperUs,
-  C_MAX_WAIT_US,
-  C_NESTED,
-  C_ORDER_ERRORS,
-  C_READS,
-  C_TIMEOUTS,
-  C_VICTIMS,
-  C_WRITES,
   type StressLayout,
   type StressMode,
   type StressReport,
   type StressWorkerInput,
   stressLayout,
+  TOTAL,
   WAIT_BUCKETS,
 } from './layout.js';
 
@@ -254,10 +248,10 @@ async function runMode(mode: StressMode, seconds: number, args: Args): Promise<M
   const recordsInUse = registry.snapshot().length;
   const deadlocks = events.filter((e) => e.kind === 'deadlock');
   const errors = finishedReports.flatMap((r) => r.errors);
-  const timeouts = total(C_TIMEOUTS);
-  const victims = total(C_VICTIMS);
-  const orderErrors = total(C_ORDER_ERRORS);
-  const maxWaitUs = total(C_MAX_WAIT_US);
+  const timeouts = total(TOTAL.timeouts);
+  const victims = total(TOTAL.victims);
+  const orderErrors = total(TOTAL.orderErrors);
+  const maxWaitUs = total(TOTAL.maxWaitUs);
   const metrics = registry.readStats();
 
   const lines: string[] = [];
@@ -268,9 +262,9 @@ async function runMode(mode: StressMode, seconds: number, args: Args): Promise<M
   lines.push(
     `${sections.toLocaleString('en')} sections in ${elapsedS.toFixed(1)} s = ` +
       `${Math.round(sections / elapsedS).toLocaleString('en')} ops/s ` +
-      `(${total(C_READS).toLocaleString('en')} reads, ` +
-      `${total(C_WRITES).toLocaleString('en')} writes, ` +
-      `${total(C_NESTED).toLocaleString('en')} with a second lock nested)`,
+      `(${total(TOTAL.reads).toLocaleString('en')} reads, ` +
+      `${total(TOTAL.writes).toLocaleString('en')} writes, ` +
+      `${total(TOTAL.nested).toLocaleString('en')} with a second lock nested)`,
   );
   lines.push(
     `lock wait (acquire call) p50 ≤ ${fmtUs(percentile(hist, 0.5))}, ` +

@@ -5,18 +5,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { LockRegistry } from '../../src/sync/lock-registry.js';
 import { RwLock } from '../../src/sync/rwlock.js';
-import {
-  C_MAX_WAIT_US,
-  C_NESTED,
-  C_ORDER_ERRORS,
-  C_READS,
-  C_TIMEOUTS,
-  C_VICTIMS,
-  C_WRITES,
-  type StressReport,
-  type StressWorkerInput,
-  waitBucket,
-} from './layout.js';
+import { type StressReport, type StressWorkerInput, TOTAL, waitBucket } from './layout.js';
 
 const input = workerData as StressWorkerInput;
 const L = input.layout;
@@ -64,9 +53,9 @@ function acquire(k: number, write: boolean): boolean {
     else lock.readLock(T);
   } catch (e) {
     const name = (e as Error).name;
-    if (name === 'LockTimeoutError') count(C_TIMEOUTS);
-    else if (name === 'DeadlockError') count(C_VICTIMS);
-    else if (name === 'LockOrderError') count(C_ORDER_ERRORS);
+    if (name === 'LockTimeoutError') count(TOTAL.timeouts);
+    else if (name === 'DeadlockError') count(TOTAL.victims);
+    else if (name === 'LockOrderError') count(TOTAL.orderErrors);
     else report.errors.push(`${name}: ${(e as Error).message}`);
     return false;
   }
@@ -77,7 +66,7 @@ function acquire(k: number, write: boolean): boolean {
 function record(t0: number): void {
   const us = (performance.now() - t0) * 1000;
   Atomics.add(i32, L.histAt + waitBucket(us), 1);
-  const at = L.totalsAt + C_MAX_WAIT_US;
+  const at = L.totalsAt + TOTAL.maxWaitUs;
   for (let max = Atomics.load(i32, at); us > max; max = Atomics.load(i32, at)) {
     if (Atomics.compareExchange(i32, at, max, Math.ceil(us)) === max) break;
   }
@@ -128,7 +117,7 @@ function correctRound(): void {
       section(1, L.contexts, true, rand(4));
       leave(1);
       arena.writeUnlock();
-      count(C_NESTED);
+      count(TOTAL.nested);
     }
   }
   leave(0);
@@ -148,7 +137,7 @@ function inversionRound(): void {
     section(1, b, wb, rand(20));
     leave(1);
     release(b, wb);
-    count(C_NESTED);
+    count(TOTAL.nested);
   }
   leave(0);
   release(a, wa);
@@ -156,7 +145,7 @@ function inversionRound(): void {
 }
 
 function done(write: boolean): void {
-  count(write ? C_WRITES : C_READS);
+  count(write ? TOTAL.writes : TOTAL.reads);
   Atomics.add(i32, L.countsAt + input.slot, 1);
 }
 

@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll } from 'vitest';
 
 /**
  * A local server that speaks the OpenAI chat-completions protocol over real HTTP, with
@@ -51,6 +52,48 @@ export async function startFakeOpenAi(script: Script): Promise<FakeOpenAi> {
       server.close(() => resolve());
     });
   return fake;
+}
+
+/** The fake upstream of a describe block, and the server settings that point at it. */
+export interface FakeUpstream {
+  readonly url: string;
+  /** Every request it received, oldest first (tests may empty it). */
+  readonly requests: ChatRequest[];
+  /** How it answers; set per test (until then it streams "unused"). */
+  script: Script;
+  /** The server's environment for this upstream (5 s timeout), with `extra` on top. */
+  env(extra?: Record<string, string>): Record<string, string>;
+}
+
+/**
+ * Starts a fake upstream before the block's tests and closes it after them. Call it before
+ * the block's `useApp`/`useServer`, so the server starts after it and stops before it
+ * (hooks unwind in reverse).
+ */
+export function useFakeOpenAi(): FakeUpstream {
+  let fake: FakeOpenAi | undefined;
+  const upstream: FakeUpstream = {
+    get url() {
+      return fake!.url;
+    },
+    get requests() {
+      return fake!.requests;
+    },
+    script: (_req, res) => streamText(res, 'unused'),
+    env: (extra = {}) => ({
+      LLM_PROVIDER: 'openai',
+      LLM_BASE_URL: upstream.url,
+      LLM_TIMEOUT_MS: '5000',
+      ...extra,
+    }),
+  };
+  beforeAll(async () => {
+    fake = await startFakeOpenAi((req, res) => upstream.script(req, res));
+  });
+  afterAll(async () => {
+    await fake?.close();
+  });
+  return upstream;
 }
 
 /** Streams `text` as content deltas, then `[DONE]`. */

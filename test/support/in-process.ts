@@ -2,7 +2,7 @@ import { afterAll, beforeAll } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { buildServer, type ServerApp } from '../../src/server.js';
 import { answerInProcess } from './http.js';
-import { makeDataDir } from './server-process.js';
+import { makeDataDir, settingsOf, type UseServerOptions } from './server-process.js';
 
 export interface UsedApp {
   /**
@@ -25,15 +25,7 @@ let apps = 0;
  * server-process.ts), logs silenced; `prepare` writes stored files the app must find at
  * start-up. After the tests it is stopped and the directory removed.
  */
-export function useApp(
-  options: {
-    /** Settings; a function is read when the app is built (after earlier `beforeAll`s). */
-    env?: Record<string, string> | (() => Record<string, string>);
-    prefix?: string;
-    prepare?: (dataDir: string) => void;
-    startTimeoutMs?: number;
-  } = {},
-): UsedApp {
+export function useApp(options: UseServerOptions = {}): UsedApp {
   const data = makeDataDir(options.prefix);
   const url = `http://in-process-${++apps}.test`;
   let server: ServerApp | undefined;
@@ -46,7 +38,7 @@ export function useApp(
       WORKERS: '2',
       LOG_LEVEL: 'silent',
       CHECKED_LOCKS: 'true',
-      ...(typeof options.env === 'function' ? options.env() : options.env),
+      ...settingsOf(options),
     });
     server = await buildServer(config);
     forget = answerInProcess(url, server.app);

@@ -25,6 +25,13 @@ export function makeDataDir(prefix = 'ccs-test-'): { dir: string; remove(): void
   return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
+/** A fresh data directory for the enclosing `describe`, removed after its tests. */
+export function useDataDir(prefix?: string): { dir: string } {
+  const data = makeDataDir(prefix);
+  afterAll(() => data.remove());
+  return data;
+}
+
 /**
  * Starts the real server (`node dist/src/main.js`) on an ephemeral loopback port and
  * resolves once it logs that it is listening.
@@ -100,25 +107,33 @@ export interface UsedServer {
   start(): Promise<void>;
 }
 
+/** How `useServer` and `useApp` (support/in-process.ts) set up the server they run. */
+export interface UseServerOptions {
+  /** Settings; a function is read when the server starts (after earlier `beforeAll`s). */
+  env?: Record<string, string> | (() => Record<string, string>);
+  /** The data directory's name prefix. */
+  prefix?: string;
+  /** Writes stored files the server must find at start-up into the data directory. */
+  prepare?: (dataDir: string) => void;
+  startTimeoutMs?: number;
+}
+
+/** The settings `options.env` stands for, read now. */
+export function settingsOf(options: UseServerOptions): Record<string, string> | undefined {
+  return typeof options.env === 'function' ? options.env() : options.env;
+}
+
 /**
  * A real server process for the enclosing `describe`: a fresh data directory, `prepare`
  * writes into it (stored files the server must find at start-up), then the server starts
  * before the tests; after them it is stopped and the directory removed. Hooks the caller
  * registers later run after the start.
  */
-export function useServer(
-  options: {
-    /** Settings; a function is read when the server starts (after earlier `beforeAll`s). */
-    env?: Record<string, string> | (() => Record<string, string>);
-    prefix?: string;
-    prepare?: (dataDir: string) => void;
-    startTimeoutMs?: number;
-  } = {},
-): UsedServer {
+export function useServer(options: UseServerOptions = {}): UsedServer {
   const data = makeDataDir(options.prefix);
   let server: ServerProcess | undefined;
   const start = async () => {
-    const env = typeof options.env === 'function' ? options.env() : options.env;
+    const env = settingsOf(options);
     server = await startServerProcess(data.dir, env);
   };
   beforeAll(async () => {

@@ -1,13 +1,20 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import {
+import { describe, expect, it } from 'vitest';
+import type {
   DeadlockDetector,
-  type DeadlockEvent,
-  type LockEvent,
+  DeadlockEvent,
+  LockEvent,
 } from '../../src/sync/deadlock-detector.js';
 import { contextLockId, describeLock } from '../../src/sync/lock-ids.js';
 import { readLockStats } from '../../src/sync/lock-registry.js';
-import type { LockReply } from '../fixtures/lock-protocol.js';
-import { type LockSet, type LockWorker, lockSet, lockWorkers, until } from './lock-threads.js';
+import type { WireReply } from '../fixtures/wire-error.js';
+import {
+  FOREVER,
+  type LockSet,
+  type LockWorker,
+  lockSet,
+  until,
+  useLockThreads,
+} from './lock-threads.js';
 
 /**
  * Deadlocks between real threads, found by the detector from the registry and broken by
@@ -15,32 +22,23 @@ import { type LockSet, type LockWorker, lockSet, lockWorkers, until } from './lo
  * longer than the test may run, so only the detector can end a deadlock.
  */
 
-const live: LockWorker[] = [];
-const detectors: DeadlockDetector[] = [];
-afterEach(async () => {
-  for (const d of detectors.splice(0)) d.stop();
-  await Promise.all(live.splice(0).map((w) => w.terminate()));
-});
+const threads = useLockThreads();
 
-const FOREVER = 60_000;
-const A = 0;
-const B = 1;
-const C = 2;
+/** Lock indexes in the set `setup` makes. */
+const [A, B, C] = [0, 1, 2];
 
 async function setup(
   n: number,
   locks = 3,
 ): Promise<{ set: LockSet; ws: LockWorker[]; events: LockEvent[]; detector: DeadlockDetector }> {
   const set = lockSet(Array.from({ length: locks }, (_, k) => contextLockId(k)));
-  const ws = await lockWorkers(set, n);
-  live.push(...ws);
+  const ws = await threads.workers(set, n);
   const events: LockEvent[] = [];
-  const detector = new DeadlockDetector(set.registry, {
+  const detector = threads.detector(set, {
     intervalMs: 10,
     longWaitMs: 100,
     logger: (e) => events.push(e),
-  }).start();
-  detectors.push(detector);
+  });
   return { set, ws, events, detector };
 }
 
@@ -53,6 +51,21 @@ async function blocked(set: LockSet, n: number): Promise<void> {
 }
 
 /**
+ * ABBA: t1 holds A and t2 holds B (both in `held` mode); t1 then asks for B and, once it
+ * is blocked, t2 asks for A, both for write. Returns what `breaksCycle` reports.
+ */
+async function abba(held: 'read' | 'write') {
+  const { set, ws, events } = await setup(2);
+  const [t1, t2] = ws as [LockWorker, LockWorker];
+  await t1.ok({ op: held, lock: A, timeoutMs: FOREVER });
+  await t2.ok({ op: held, lock: B, timeoutMs: FOREVER });
+  const w1 = t1.call({ op: 'write', lock: B, timeoutMs: FOREVER });
+  await blocked(set, 1);
+  const w2 = t2.call({ op: 'write', lock: A, timeoutMs: FOREVER });
+  return { set, t1, t2, report: await breaksCycle(set, ws, events, [w1, w2]) };
+}
+
+/**
  * Runs the waits of a cycle; exactly one must fail with DeadlockError. The victim then
  * releases what it holds, so the others complete, each releasing all it holds as soon as
  * its wait succeeds (which lets the next one in).
@@ -61,9 +74,9 @@ async function breaksCycle(
   set: LockSet,
   ws: LockWorker[],
   events: LockEvent[],
-  waits: Promise<LockReply>[],
+  waits: Promise<WireReply>[],
 ): Promise<DeadlockEvent> {
-  const settled: (LockReply | undefined)[] = waits.map(() => undefined);
+  const settled: (WireReply | undefined)[] = waits.map(() => undefined);
   const released = waits.map((p, k) =>
     p.then(async (r) => {
       settled[k] = r;
@@ -75,7 +88,7 @@ async function breaksCycle(
   const victims = settled.flatMap((r, k) => (r !== undefined && !r.ok ? [k] : []));
   expect(victims).toHaveLength(1);
   const v = victims[0]!;
-  const err = (settled[v] as Extract<LockReply, { ok: false }>).error;
+  const err = (settled[v] as Extract<WireReply, { ok: false }>).error;
   expect(err).toMatchObject({ name: 'DeadlockError', code: 'lock_deadlock' });
   await ws[v]!.ok({ op: 'releaseAll' });
   const replies = await Promise.all(released);
@@ -110,14 +123,7 @@ describe('deadlock detection across real threads', { timeout: 30_000 }, () => {
   });
 
   it('ABBA: two threads, two write locks taken in opposite orders', async () => {
-    const { set, ws, events } = await setup(2);
-    const [t1, t2] = ws as [LockWorker, LockWorker];
-    await t1.ok({ op: 'write', lock: A, timeoutMs: FOREVER });
-    await t2.ok({ op: 'write', lock: B, timeoutMs: FOREVER });
-    const w1 = t1.call({ op: 'write', lock: B, timeoutMs: FOREVER });
-    await blocked(set, 1);
-    const w2 = t2.call({ op: 'write', lock: A, timeoutMs: FOREVER });
-    const report = await breaksCycle(set, ws, events, [w1, w2]);
+    const { set, t1, t2, report } = await abba('write');
     expect(report.cycle.map((r) => r.ownerId).sort()).toEqual([t1.ownerId, t2.ownerId].sort());
     // The victim is the one that started waiting last.
     expect(report.victim).toBe(t2.ownerId);
@@ -127,13 +133,7 @@ describe('deadlock detection across real threads', { timeout: 30_000 }, () => {
   });
 
   it('ABBA with readers: read-held locks, write requests', async () => {
-    const { set, ws, events } = await setup(2);
-    const [t1, t2] = ws as [LockWorker, LockWorker];
-    await t1.ok({ op: 'read', lock: A, timeoutMs: FOREVER });
-    await t2.ok({ op: 'read', lock: B, timeoutMs: FOREVER });
-    const w1 = t1.call({ op: 'write', lock: B, timeoutMs: FOREVER });
-    const w2 = t2.call({ op: 'write', lock: A, timeoutMs: FOREVER });
-    const report = await breaksCycle(set, ws, events, [w1, w2]);
+    const { report } = await abba('read');
     expect(report.cycle.every((r) => r.mode === 'write')).toBe(true);
   });
 
@@ -183,16 +183,14 @@ describe('deadlock detection across real threads', { timeout: 30_000 }, () => {
 describe('reporting without breaking', { timeout: 30_000 }, () => {
   it('reports a cycle once and leaves it to the deadlines', async () => {
     const set = lockSet([contextLockId(0), contextLockId(1)]);
-    const ws = await lockWorkers(set, 2);
-    live.push(...ws);
+    const ws = await threads.workers(set, 2);
     const [t1, t2] = ws as [LockWorker, LockWorker];
     const events: LockEvent[] = [];
-    const detector = new DeadlockDetector(set.registry, {
+    const detector = threads.detector(set, {
       intervalMs: 10,
       breakCycles: false,
       logger: (e) => events.push(e),
-    }).start();
-    detectors.push(detector);
+    });
     await t1.ok({ op: 'write', lock: A, timeoutMs: FOREVER });
     await t2.ok({ op: 'write', lock: B, timeoutMs: FOREVER });
     const w1 = t1.call({ op: 'write', lock: B, timeoutMs: 1500 });

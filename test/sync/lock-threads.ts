@@ -1,17 +1,20 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
+import { afterEach } from 'vitest';
+import {
+  DeadlockDetector,
+  type DeadlockDetectorOptions,
+} from '../../src/sync/deadlock-detector.js';
 import { LockRegistry, type LockRegistryOptions } from '../../src/sync/lock-registry.js';
 import { RWLOCK_WORDS, RwLock } from '../../src/sync/rwlock.js';
 import { watchLockOwner } from '../../src/sync/thread-exit.js';
-import type {
-  LockCommand,
-  LockOp,
-  LockReply,
-  LockWireError,
-  LockWorkerInput,
-} from '../fixtures/lock-protocol.js';
+import type { LockCommand, LockOp, LockWorkerInput } from '../fixtures/lock-protocol.js';
+import type { WireError, WireReply } from '../fixtures/wire-error.js';
 
 /** Test support: registered locks shared with command-driven worker threads. */
+
+/** A wait deadline far longer than any test may run: only the code under test can end it. */
+export const FOREVER = 60_000;
 
 const WORKER_URL = new URL('../fixtures/lock-worker.js', import.meta.url);
 
@@ -56,7 +59,7 @@ export function lockSet(
 export class LockWorker {
   readonly worker: Worker;
   private nextId = 1;
-  private readonly pending = new Map<number, (reply: LockReply) => void>();
+  private readonly pending = new Map<number, (reply: WireReply) => void>();
   exited = false;
   /** Lock-owner id: threadId + 1 (kept: a terminated Worker's threadId reads -1). */
   readonly ownerId: number;
@@ -72,12 +75,12 @@ export class LockWorker {
     };
     this.worker = new Worker(WORKER_URL, { workerData: input });
     this.ownerId = this.worker.threadId + 1;
-    this.worker.on('message', (reply: LockReply) => {
+    this.worker.on('message', (reply: WireReply) => {
       if (watchLockOwner(reply, (id) => this.onGone?.(id))) return;
       this.pending.get(reply.id)?.(reply);
       this.pending.delete(reply.id);
     });
-    const die = (error: LockWireError): void => {
+    const die = (error: WireError): void => {
       this.exited = true;
       for (const [id, settle] of this.pending) settle({ id, ok: false, error });
       this.pending.clear();
@@ -86,7 +89,7 @@ export class LockWorker {
     this.worker.on('exit', (code) => die({ name: 'WorkerExit', message: `exit ${code}` }));
   }
 
-  call(op: LockOp): Promise<LockReply> {
+  call(op: LockOp): Promise<WireReply> {
     const id = this.nextId++;
     return new Promise((resolve) => {
       this.pending.set(id, resolve);
@@ -102,7 +105,7 @@ export class LockWorker {
     return reply.value;
   }
 
-  async fails(op: LockOp): Promise<LockWireError> {
+  async fails(op: LockOp): Promise<WireError> {
     const reply = await this.call(op);
     if (reply.ok) throw new Error(`expected an error, got success (${String(reply.value)})`);
     return reply.error;
@@ -121,6 +124,36 @@ export async function lockWorkers(set: LockSet, n: number, checked = false): Pro
     if (id !== w.ownerId) throw new Error(`worker says it is ${String(id)}, not ${w.ownerId}`);
   }
   return workers;
+}
+
+/** A test file's lock threads and detectors: whatever a test starts is stopped after it. */
+export interface LockThreads {
+  /** Starts `n` workers on `set` (see `lockWorkers`); terminated after the test. */
+  workers(set: LockSet, n: number, checked?: boolean): Promise<LockWorker[]>;
+  /** Starts a deadlock detector on `set`'s registry; stopped after the test. */
+  detector(set: LockSet, options: DeadlockDetectorOptions): DeadlockDetector;
+}
+
+/** Call at the top of a test file: registers the clean-up after each test. */
+export function useLockThreads(): LockThreads {
+  const live: LockWorker[] = [];
+  const detectors: DeadlockDetector[] = [];
+  afterEach(async () => {
+    for (const d of detectors.splice(0)) d.stop();
+    await Promise.all(live.splice(0).map((w) => w.terminate()));
+  });
+  return {
+    async workers(set, n, checked) {
+      const ws = await lockWorkers(set, n, checked);
+      live.push(...ws);
+      return ws;
+    },
+    detector(set, options) {
+      const detector = new DeadlockDetector(set.registry, options).start();
+      detectors.push(detector);
+      return detector;
+    },
+  };
 }
 
 /** Polls `pred` (without blocking the event loop) until it holds; fails after a bound. */

@@ -1,5 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import { DeadlockDetector } from '../../src/sync/deadlock-detector.js';
+import { describe, expect, it } from 'vitest';
 import { contextLockId } from '../../src/sync/lock-ids.js';
 import { readLockStats } from '../../src/sync/lock-registry.js';
 import {
@@ -9,21 +8,15 @@ import {
   releaseAllHeldBy,
 } from '../../src/sync/recovery.js';
 import { E_PHASE, entryBase, RELEASING, withPhase } from '../../src/sync/registry-layout.js';
-import { type LockWorker, lockSet, lockWorkers, track, until } from './lock-threads.js';
+import { FOREVER, type LockWorker, lockSet, track, until, useLockThreads } from './lock-threads.js';
 
 /**
  * A worker terminated while holding (or waiting for) locks: `worker.terminate()` skips its
  * `finally` blocks, so only the supervisor's `releaseAllHeldBy` can give the locks back.
  */
 
-const live: LockWorker[] = [];
-const detectors: DeadlockDetector[] = [];
-afterEach(async () => {
-  for (const d of detectors.splice(0)) d.stop();
-  await Promise.all(live.splice(0).map((w) => w.terminate()));
-});
+const threads = useLockThreads();
 
-const FOREVER = 60_000;
 const L = 0;
 const M = 1;
 const ID_L = contextLockId(0);
@@ -31,9 +24,7 @@ const ID_M = contextLockId(1);
 
 async function setup(n: number) {
   const set = lockSet([ID_L, ID_M]);
-  const ws = await lockWorkers(set, n);
-  live.push(...ws);
-  return { set, ws };
+  return { set, ws: await threads.workers(set, n) };
 }
 
 describe('dead-thread recovery', { timeout: 30_000 }, () => {
@@ -178,11 +169,7 @@ describe('dead-thread recovery', { timeout: 30_000 }, () => {
     const { set, ws } = await setup(3);
     const [h, dead, r] = ws as [LockWorker, LockWorker, LockWorker];
     const events: string[] = [];
-    const detector = new DeadlockDetector(set.registry, {
-      intervalMs: 10,
-      logger: (e) => events.push(e.kind),
-    }).start();
-    detectors.push(detector);
+    threads.detector(set, { intervalMs: 10, logger: (e) => events.push(e.kind) });
     await h.ok({ op: 'read', lock: L, timeoutMs: FOREVER });
     void dead.call({ op: 'write', lock: L, timeoutMs: FOREVER });
     await until(() => set.words(L)[2] === 1, 'writer parked');

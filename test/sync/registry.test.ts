@@ -1,19 +1,11 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { arenaLockId, cacheLockId, contextLockId, describeLock } from '../../src/sync/lock-ids.js';
 import { LockRegistry, readLockStats } from '../../src/sync/lock-registry.js';
 import { currentLockOwnerId, WRITER_HELD } from '../../src/sync/rwlock.js';
-import { type LockWorker, lockSet, lockWorkers, until } from './lock-threads.js';
+import { lockSet, until, useLockThreads } from './lock-threads.js';
 
-const live: LockWorker[] = [];
-afterEach(async () => {
-  await Promise.all(live.splice(0).map((w) => w.terminate()));
-});
-
-async function workers(...args: Parameters<typeof lockWorkers>): Promise<LockWorker[]> {
-  const ws = await lockWorkers(...args);
-  live.push(...ws);
-  return ws;
-}
+const threads = useLockThreads();
+const workers = threads.workers;
 
 const CACHE = 0;
 const CTX1 = 1;

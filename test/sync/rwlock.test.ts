@@ -21,14 +21,13 @@ import {
 } from '../../src/sync/rwlock.js';
 import {
   type CommandOp,
-  type CommandReply,
   type RendezvousResult,
   STRESS,
   type StressResult,
-  type WireError,
   type WorkerInput,
   type WorkerReply,
 } from '../fixtures/rwlock-protocol.js';
+import type { WireError, WireReply } from '../fixtures/wire-error.js';
 
 const WORKER_URL = new URL('../fixtures/rwlock-worker.js', import.meta.url);
 
@@ -84,11 +83,11 @@ function resultOf<T>(worker: Worker, kind: 'rendezvous' | 'stress'): Promise<T> 
 class LockThread {
   readonly worker: Worker;
   private nextId = 1;
-  private readonly pending = new Map<number, (reply: CommandReply) => void>();
+  private readonly pending = new Map<number, (reply: WireReply) => void>();
 
   constructor(sab: SharedArrayBuffer, base = 0) {
     this.worker = spawn({ role: 'commands', sab, base });
-    this.worker.on('message', (reply: CommandReply) => {
+    this.worker.on('message', (reply: WireReply) => {
       this.pending.get(reply.id)?.(reply);
       this.pending.delete(reply.id);
     });
@@ -105,7 +104,7 @@ class LockThread {
     return this.worker.threadId + 1;
   }
 
-  call(op: CommandOp, timeoutMs?: number): Promise<CommandReply> {
+  call(op: CommandOp, timeoutMs?: number): Promise<WireReply> {
     const id = this.nextId++;
     return new Promise((resolve) => {
       this.pending.set(id, resolve);
@@ -119,13 +118,13 @@ class LockThread {
   }
 }
 
-function expectOk(reply: CommandReply): boolean | number | null {
+function expectOk(reply: WireReply): boolean | number | null {
   if (!reply.ok)
     throw new Error(`expected success, got ${reply.error.name}: ${reply.error.message}`);
   return reply.value;
 }
 
-function expectError(reply: CommandReply): WireError {
+function expectError(reply: WireReply): WireError {
   if (reply.ok) throw new Error(`expected an error, got success (${String(reply.value)})`);
   return reply.error;
 }
@@ -144,6 +143,19 @@ function track<T>(p: Promise<T>): { promise: Promise<T>; settled: () => boolean 
     done = true;
   });
   return { promise, settled: () => done };
+}
+
+/**
+ * Three threads on a new lock: A holds the read lock and W waits to write (giving up after
+ * `writerTimeoutMs`); C is free.
+ */
+async function readerThenWriter(writerTimeoutMs: number) {
+  const { sab, i32, lock } = newLock();
+  const [a, w, c] = (await lockThreads(sab, 3)) as [LockThread, LockThread, LockThread];
+  expect(await a.ok('readLock', 5_000)).toBeNull();
+  const writer = track(w.call('writeLock', writerTimeoutMs));
+  await until(() => lock.writersWaiting === 1, 'writer announced');
+  return { i32, lock, a, w, c, writer };
 }
 
 describe('RwLock state word helpers', () => {
@@ -363,12 +375,7 @@ describe('RwLock across worker threads', { timeout: 15_000 }, () => {
   });
 
   it('prefers a waiting writer over new readers', async () => {
-    const { sab, i32, lock } = newLock();
-    const [a, w, c] = (await lockThreads(sab, 3)) as [LockThread, LockThread, LockThread];
-
-    expect(await a.ok('readLock', 5_000)).toBeNull();
-    const writer = track(w.call('writeLock', 30_000));
-    await until(() => lock.writersWaiting === 1, 'writer announced');
+    const { i32, lock, a, w, c, writer } = await readerThenWriter(30_000);
 
     // The announced writer keeps new readers out while the lock is only read-locked.
     expect(await c.ok('tryRead')).toBe(false);
@@ -427,12 +434,7 @@ describe('RwLock across worker threads', { timeout: 15_000 }, () => {
   });
 
   it('wakes the readers a timed-out writer was holding back', async () => {
-    const { sab, i32, lock } = newLock();
-    const [a, w, c] = (await lockThreads(sab, 3)) as [LockThread, LockThread, LockThread];
-
-    expect(await a.ok('readLock', 5_000)).toBeNull();
-    const writer = track(w.call('writeLock', 2_000));
-    await until(() => lock.writersWaiting === 1, 'writer announced');
+    const { i32, a, c, writer } = await readerThenWriter(2_000);
     // C waits far longer than this test may run: only W's give-up notify can let it in.
     const reader = track(c.call('readLock', 60_000));
     await until(() => Atomics.load(i32, SLEEPERS) === 2, 'writer and reader parked');

@@ -1,8 +1,8 @@
 import { mkdirSync, readFileSync, renameSync, rmdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { appendMessage, createContext, type MessagePage, request } from '../support/http.js';
-import { makeDataDir, startServerProcess } from '../support/server-process.js';
+import { startServerProcess, useDataDir } from '../support/server-process.js';
 import { grew, scrape } from './metrics.js';
 
 /**
@@ -15,8 +15,7 @@ import { grew, scrape } from './metrics.js';
  * permissions do not stop writes). Bounds: 4 appends, 2 server starts.
  */
 describe('a compaction that fails after the op is committed', () => {
-  const data = makeDataDir();
-  afterAll(() => data.remove());
+  const data = useDataDir();
 
   test('the append answers 201, is stored once, and the next write compacts', async () => {
     // Every second record compacts, so the outcome of each append is known.

@@ -1,9 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { beforeAll, describe, expect, test } from 'vitest';
 import { appendMessage, createContext, type MessagePage, request } from '../support/http.js';
 import { useApp } from '../support/in-process.js';
-import { makeDataDir, startServerProcess } from '../support/server-process.js';
+import { startServerProcess, useDataDir } from '../support/server-process.js';
 import { grew, mapLimit, type Scrape, scrape } from './metrics.js';
 
 /**
@@ -144,8 +144,7 @@ describe('cost follows the request, not the conversation (work counters, in proc
 });
 
 describe('compaction keeps working (real server)', () => {
-  const data = makeDataDir();
-  afterAll(() => data.remove());
+  const data = useDataDir();
 
   test('COMPACT_AFTER_RECORDS (the count trigger tests use) still folds the log every N appends', async () => {
     const env = { COMPACT_AFTER_RECORDS: '10' };
