@@ -16,6 +16,12 @@ interface ActionBody {
   context?: { state_detail: { error: string } | null };
 }
 
+const sendMessage = (base: string, id: string, content: string) =>
+  request<ActionBody>(`${base}/v1/contexts/${id}/actions/send_message`, {
+    method: 'POST',
+    json: { content },
+  });
+
 /** Resolves once the process has logged a line with `msg`; rejects past `timeoutMs`. */
 function logged(
   server: ServerProcess,
@@ -51,6 +57,12 @@ describe('graceful shutdown', () => {
   const env = (extra: Record<string, string> = {}) =>
     fake.env({ LLM_TIMEOUT_MS: '30000', FSYNC: 'false', ...extra });
 
+  /** Resolves when the next upstream request (a `slowUpstream`) has started streaming. */
+  const upstreamOpens = () =>
+    new Promise<void>((r) => {
+      upstreamOpened = r;
+    });
+
   /** An upstream that starts streaming, then answers after `releaseAfterMs` (or never). */
   const slowUpstream =
     (releaseAfterMs: number | undefined): Script =>
@@ -68,14 +80,9 @@ describe('graceful shutdown', () => {
     try {
       const { id } = await createContext(server.url);
       const events = await openSse(`${server.url}/v1/contexts/${id}/events`);
-      const opened = new Promise<void>((r) => {
-        upstreamOpened = r;
-      });
+      const opened = upstreamOpens();
       fake.script = slowUpstream(1500);
-      const pending = request<ActionBody>(`${server.url}/v1/contexts/${id}/actions/send_message`, {
-        method: 'POST',
-        json: { content: 'take your time' },
-      });
+      const pending = sendMessage(server.url, id, 'take your time');
       await opened;
 
       const exited = server.stop(); // SIGTERM while the turn waits for the LLM
@@ -96,9 +103,7 @@ describe('graceful shutdown', () => {
     let id = '';
     try {
       ({ id } = await createContext(server.url));
-      const opened = new Promise<void>((r) => {
-        upstreamOpened = r;
-      });
+      const opened = upstreamOpens();
       fake.script = slowUpstream(undefined); // never answers
       const client = new AbortController();
       const pending = fetch(`${server.url}/v1/contexts/${id}/actions/send_message`, {
@@ -128,10 +133,7 @@ describe('graceful shutdown', () => {
       const state = await request<ActionBody>(`${server.url}/v1/contexts/${id}/state`);
       expect(state.body.status).toBe('failed');
       expect(state.body.context?.state_detail?.error).toMatch(/shut down during this turn/);
-      const next = await request<ActionBody>(
-        `${server.url}/v1/contexts/${id}/actions/send_message`,
-        { method: 'POST', json: { content: 'again' } },
-      );
+      const next = await sendMessage(server.url, id, 'again');
       expect(next.status).toBe(200);
     } finally {
       await server.stop();
@@ -150,14 +152,11 @@ describe('graceful shutdown', () => {
         stalled.pause();
       });
       stalled.on('error', () => {});
-      const opened = new Promise<void>((r) => {
-        upstreamOpened = r;
-      });
+      const opened = upstreamOpens();
       fake.script = slowUpstream(undefined); // never answers
-      const pending = request(`${server.url}/v1/contexts/${id}/actions/send_message`, {
-        method: 'POST',
-        json: { content: 'will you ever answer?' },
-      }).catch((err: unknown) => err);
+      const pending = sendMessage(server.url, id, 'will you ever answer?').catch(
+        (err: unknown) => err,
+      );
       await opened;
 
       const exited = server.stop();
@@ -176,10 +175,7 @@ describe('graceful shutdown', () => {
     try {
       const state = await request<ActionBody>(`${server.url}/v1/contexts/${id}/state`);
       expect(state.body.status).toBe('failed');
-      const next = await request<ActionBody>(
-        `${server.url}/v1/contexts/${id}/actions/send_message`,
-        { method: 'POST', json: { content: 'again' } },
-      );
+      const next = await sendMessage(server.url, id, 'again');
       expect(next.status).toBe(200);
       expect(next.body.status).toBe('idle');
     } finally {
