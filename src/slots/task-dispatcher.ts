@@ -9,13 +9,16 @@ import { ContextTasks } from './context-tasks.js';
 import { SlotAccess, type SlotAccessOptions } from './slot-access.js';
 import { TurnTasks } from './turn-tasks.js';
 
-/** A task op with no handler: a compile error in `TaskHandlers`, and a 500 if one arrives anyway. */
-function assertNever(task: never): never {
-  throw new TaskError('internal_error', `unknown task ${(task as Task).op}`);
-}
-
-/** Total over `TaskOp`: each op's handler receives its own task type. */
+/**
+ * One handler per task op, each receiving its own task type. The mapped type is total over
+ * `TaskOp`: an op added to the protocol without a handler here is a compile error.
+ */
 type TaskHandlers = { readonly [K in TaskOp]: (task: Extract<Task, { op: K }>) => ArrayBuffer };
+
+/** An op outside `TaskOp` (only a task built around the types can carry one): a 500. */
+function unknownTask(task: Task): never {
+  throw new TaskError('internal_error', `unknown task ${task.op}`);
+}
 
 /**
  * Routes a task to the store operation that does it, on a worker thread. One instance per
@@ -51,12 +54,12 @@ export class TaskDispatcher {
   }
 
   private route(task: Task): ArrayBuffer {
-    // A task that crossed a thread boundary: an op outside the table is a 500, not a crash.
-    if (!Object.hasOwn(this.handlers, task.op)) return assertNever(task as never);
+    // The task crossed a thread boundary: an op outside the table is a 500, not a crash.
+    if (!Object.hasOwn(this.handlers, task.op)) return unknownTask(task);
+    // Each handler takes its own op's task; the table's type pairs them.
     return (this.handlers[task.op] as (task: Task) => ArrayBuffer)(task);
   }
 
-  /** One handler per task op; a missing op is a compile error (`TaskHandlers` is total). */
   private readonly handlers: TaskHandlers = {
     create: (task) => this.contexts.create(task, task.id, task.config),
     load: (task) => this.contexts.load(task, task.id),
