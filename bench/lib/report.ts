@@ -16,6 +16,17 @@ function table(header: string[], rows: string[][]): string {
   return lines.join('\n');
 }
 
+/** One column of a table: its header and how a row fills its cell. */
+type Column<T> = readonly [header: string, cell: (row: T) => string];
+
+/** A table whose header and cells come from one list of columns, so they cannot drift apart. */
+function columnTable<T>(columns: readonly Column<T>[], rows: readonly T[]): string {
+  return table(
+    columns.map(([header]) => header),
+    rows.map((row) => columns.map(([, cell]) => cell(row))),
+  );
+}
+
 function runsOf(results: BenchResults, scenario: string): RunRecord[] {
   return results.runs.filter((r) => r.scenario === scenario);
 }
@@ -48,6 +59,22 @@ function errorsOf(run: RunRecord): string {
   if (run.result.errors > 0) bad.push(`${run.result.errors} errors`);
   return bad.length === 0 ? '' : ` ⚠ ${bad.join(', ')}`;
 }
+
+type Side = RunRecord['result']['read'];
+
+/** The p50 and p99 columns of the requests `side` picks from a run (its reads or its writes). */
+function percentileColumns(side: (run: RunRecord) => Side): Column<RunRecord>[] {
+  return [
+    ['p50 ms', (run) => ms(side(run)?.p50)],
+    ['p99 ms', (run) => ms(side(run)?.p99)],
+  ];
+}
+
+/** The last column of a scenario table: CPU use, and any failed requests. */
+const cpuColumn: Column<RunRecord> = [
+  'CPU: server / load / other',
+  (run) => `${cpuCell(run)}${errorsOf(run)}`,
+];
 
 /** One table of read runs: a row per case and system, ratios against the product. */
 function readTable(runs: RunRecord[]): string {
@@ -197,38 +224,37 @@ function scenarioSection(results: BenchResults): string[] {
       '',
       s5Description(results, s5[0]!.connections),
       '',
-      table(
+      columnTable<RunRecord>(
         [
-          'context',
-          'system',
-          'appends/s',
-          'mean ms',
-          'p50 ms',
-          'p99 ms',
-          'mean ÷ first case',
-          'compactions',
-          'bytes written / append (log + snapshots)',
-          'CPU: server / load / other',
+          ['context', (run) => run.case],
+          ['system', (run) => `**${run.system}**`],
+          ['appends/s', (run) => (run.result.write ? num(run.result.write.rps) : '—')],
+          ['mean ms', (run) => ms(run.result.write?.mean)],
+          ...percentileColumns((run) => run.result.write),
+          [
+            'mean ÷ first case',
+            (run) => {
+              const w = run.result.write;
+              const base = baseOf(run.system);
+              return w && base ? ratio(w.mean / base.mean) : '—';
+            },
+          ],
+          [
+            'compactions',
+            (run) => (run.result.storage ? num(run.result.storage.compactions) : '—'),
+          ],
+          [
+            'bytes written / append (log + snapshots)',
+            (run) => {
+              const st = run.result.storage;
+              return st && st.appends > 0
+                ? `${num((st.appendBytes + st.compactBytes) / st.appends)} (${num(st.appendBytes / st.appends)} + ${num(st.compactBytes / st.appends)})`
+                : '—';
+            },
+          ],
+          cpuColumn,
         ],
-        s5.map((run) => {
-          const w = run.result.write;
-          const st = run.result.storage;
-          const base = baseOf(run.system);
-          return [
-            run.case,
-            `**${run.system}**`,
-            w ? num(w.rps) : '—',
-            ms(w?.mean),
-            ms(w?.p50),
-            ms(w?.p99),
-            w && base ? ratio(w.mean / base.mean) : '—',
-            st ? num(st.compactions) : '—',
-            st && st.appends > 0
-              ? `${num((st.appendBytes + st.compactBytes) / st.appends)} (${num(st.appendBytes / st.appends)} + ${num(st.compactBytes / st.appends)})`
-              : '—',
-            `${cpuCell(run)}${errorsOf(run)}`,
-          ];
-        }),
+        s5,
       ),
       '',
     );
@@ -293,28 +319,28 @@ function scenarioSection(results: BenchResults): string[] {
       '',
       `The S1 request against a fresh product with \`--workers\` 1..${s7.length}; ${s7[0]!.connections} connections.`,
       '',
-      table(
+      columnTable<RunRecord>(
         [
-          'workers',
-          'req/s',
-          'p50 ms',
-          'p99 ms',
-          '÷ 1 worker',
-          'server CPU µs/req',
-          'CPU: server / load / other',
+          ['workers', (run) => run.case],
+          ['req/s', (run) => (run.result.read ? num(run.result.read.rps) : '—')],
+          ...percentileColumns((run) => run.result.read),
+          [
+            '÷ 1 worker',
+            (run) => {
+              const s = run.result.read;
+              return s && one ? ratio(s.rps / one.rps) : '—';
+            },
+          ],
+          [
+            'server CPU µs/req',
+            (run) => {
+              const s = run.result.read;
+              return s ? num((run.result.serverCpu / s.rps) * 1e6) : '—';
+            },
+          ],
+          cpuColumn,
         ],
-        s7.map((run) => {
-          const s = run.result.read;
-          return [
-            run.case,
-            s ? num(s.rps) : '—',
-            ms(s?.p50),
-            ms(s?.p99),
-            s && one ? ratio(s.rps / one.rps) : '—',
-            s ? num((run.result.serverCpu / s.rps) * 1e6) : '—',
-            `${cpuCell(run)}${errorsOf(run)}`,
-          ];
-        }),
+        s7,
       ),
       '',
     );

@@ -77,6 +77,26 @@ export function evaluateTargets(results: BenchResults): TargetResult[] {
   };
   const ratioOf = (a: number | undefined, b: number | undefined) =>
     a !== undefined && b !== undefined ? a / b : undefined;
+  /** The last of `runs` ÷ the first by `mean` (at most `threshold`): how time grows with size. */
+  const growth = (
+    id: string,
+    runs: RunRecord[],
+    mean: (run: RunRecord) => number | undefined,
+    what: (first: string, last: string) => string,
+    threshold: number,
+  ) => {
+    if (runs.length < 2) return null;
+    const first = runs[0]!;
+    const last = runs[runs.length - 1]!;
+    return target(
+      id,
+      first.scenario,
+      what(first.case, last.case),
+      'atMost',
+      threshold,
+      ratioOf(mean(last), mean(first)),
+    );
+  };
   out.push(
     withCpu(
       target(
@@ -144,25 +164,20 @@ export function evaluateTargets(results: BenchResults): TargetResult[] {
       'read p99 under 10% appends ÷ read p99 read-only (product)',
       'atMost',
       1.5,
-      mixed !== undefined && readOnly !== undefined ? mixed / readOnly : undefined,
+      ratioOf(mixed, readOnly),
     ),
   );
 
   const pages = results.runs.filter((r) => r.scenario === 'S4' && r.system === 'product');
-  if (pages.length >= 2) {
-    const first = pages[0]!.result.read?.mean;
-    const last = pages[pages.length - 1]!.result.read?.mean;
-    out.push(
-      target(
-        'S4-page-time',
-        'S4',
-        `page of 50: mean time from ${pages[pages.length - 1]!.case} ÷ from ${pages[0]!.case} (product)`,
-        'atMost',
-        1.2,
-        first !== undefined && last !== undefined ? last / first : undefined,
-      ),
-    );
-  }
+  out.push(
+    growth(
+      'S4-page-time',
+      pages,
+      (run) => run.result.read?.mean,
+      (first, last) => `page of 50: mean time from ${last} ÷ from ${first} (product)`,
+      1.2,
+    ),
+  );
 
   const appends = results.runs.filter((r) => r.scenario === 'S5' && r.system === 'product');
   for (const run of appends) {
@@ -176,24 +191,19 @@ export function evaluateTargets(results: BenchResults): TargetResult[] {
         `appends/s to ${run.case}, ${run.connections} clients, fsync on: product ÷ product-sync-under-lock (GROUP_COMMIT=false, the code before group commit), same run`,
         'atLeast',
         2,
-        mine !== undefined ? mine / today : undefined,
+        ratioOf(mine, today),
       ),
     );
   }
-  if (appends.length >= 2) {
-    const small = appends[0]!.result.write?.mean;
-    const large = appends[appends.length - 1]!.result.write?.mean;
-    out.push(
-      target(
-        'S5-append-time',
-        'S5',
-        `append: mean time to ${appends[appends.length - 1]!.case} ÷ to ${appends[0]!.case} (product)`,
-        'atMost',
-        1.5,
-        small !== undefined && large !== undefined ? large / small : undefined,
-      ),
-    );
-  }
+  out.push(
+    growth(
+      'S5-append-time',
+      appends,
+      (run) => run.result.write?.mean,
+      (first, last) => `append: mean time to ${last} ÷ to ${first} (product)`,
+      1.5,
+    ),
+  );
 
   const memory = results.memory;
   if (memory !== null && memory.storedBytes > 0) {

@@ -1,6 +1,6 @@
 import { arenaLockId } from '../sync/lock-ids.js';
 import type { LockRegistry } from '../sync/lock-registry.js';
-import { RwLock } from '../sync/rwlock.js';
+import { RWLOCK_WORDS, RwLock } from '../sync/rwlock.js';
 import { CLASS_BYTES, CLASS_COUNT, classFor } from './size-classes.js';
 
 /**
@@ -49,12 +49,13 @@ import { CLASS_BYTES, CLASS_COUNT, classFor } from './size-classes.js';
  */
 export type Ref = number;
 
+// Header words in table order, each placed after the one before (values as in the table).
 const W_LOCK = 0;
-const W_TOP = 4;
-const W_USED_UNITS = 5;
-const W_LIVE_BLOCKS = 6;
-const W_GROWS = 7;
-const W_FREE_HEAD = 8;
+const W_TOP = W_LOCK + RWLOCK_WORDS;
+const W_USED_UNITS = W_TOP + 1;
+const W_LIVE_BLOCKS = W_USED_UNITS + 1;
+const W_GROWS = W_LIVE_BLOCKS + 1;
+const W_FREE_HEAD = W_GROWS + 1;
 const W_READ_EPOCH = W_FREE_HEAD + CLASS_COUNT;
 const W_READ_PINS = W_READ_EPOCH + 1;
 const W_DEFERRED = W_READ_PINS + 2;

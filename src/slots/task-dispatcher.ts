@@ -1,6 +1,6 @@
 import { errorFrame } from '../protocol/reply-frame.js';
 import { TaskError } from '../protocol/task-error.js';
-import type { Task } from '../protocol/tasks.js';
+import type { Task, TaskOp } from '../protocol/tasks.js';
 import type { Arena } from '../shm/arena.js';
 import type { SlotTable } from '../shm/slot-table.js';
 import type { ContextStorage } from '../storage/types.js';
@@ -9,9 +9,15 @@ import { ContextTasks } from './context-tasks.js';
 import { SlotAccess, type SlotAccessOptions } from './slot-access.js';
 import { TurnTasks } from './turn-tasks.js';
 
-/** A task op with no case above: a compile error here, and a 500 if one arrives anyway. */
-function assertNever(task: never): never {
-  throw new TaskError('internal_error', `unknown task ${(task as Task).op}`);
+/**
+ * One handler per task op, each receiving its own task type. The mapped type is total over
+ * `TaskOp`: an op added to the protocol without a handler here is a compile error.
+ */
+type TaskHandlers = { readonly [K in TaskOp]: (task: Extract<Task, { op: K }>) => ArrayBuffer };
+
+/** An op outside `TaskOp` (only a task built around the types can carry one): a 500. */
+function unknownTask(task: Task): never {
+  throw new TaskError('internal_error', `unknown task ${task.op}`);
 }
 
 /**
@@ -48,53 +54,36 @@ export class TaskDispatcher {
   }
 
   private route(task: Task): ArrayBuffer {
-    const { contexts, turns, branches } = this;
-    switch (task.op) {
-      case 'create':
-        return contexts.create(task, task.id, task.config);
-      case 'load':
-        return contexts.load(task, task.id);
-      case 'evict':
-        return contexts.evict(task);
-      case 'getContext':
-      case 'getState':
-      case 'listMessages':
-        return contexts.read(task, task);
-      case 'appendMessage':
-        return contexts.appendMessage(task, task.message, task.ifMatch);
-      case 'updateContext':
-        return contexts.updateContext(task, task.update, task.ifMatch);
-      case 'deleteContext':
-        return contexts.deleteContext(task, task.ifMatch);
-      case 'beginTurn':
-        return turns.beginTurn(task, task.content);
-      case 'transition':
-        return turns.transition(task, task.events);
-      case 'appendAndTransition':
-        return turns.appendAndTransition(task, task.messages, task.events);
-      case 'decideTools':
-        return turns.decideTools(task, task.approve);
-      case 'markApproved':
-        return turns.markApproved(task, task.approve);
-      case 'promptView':
-        return turns.promptView(task);
-      case 'forceState':
-        return turns.forceState(task, task.state);
-      case 'fork':
-        return branches.fork(task, task.name, task.from, task.atMessageId);
-      case 'updateBranch':
-        return branches.updateBranch(task, task.name, task.update);
-      case 'deleteBranch':
-        return branches.deleteBranch(task, task.name);
-      case 'syncLog':
-        return this.access.syncPending(task, task.staleOwner);
-      case 'crashWhileHolding':
-        if (!this.faultInjection) {
-          return errorFrame(new TaskError('not_found', 'fault injection is off'));
-        }
-        return contexts.crashWhileHolding(task, task.mode);
-      default:
-        return assertNever(task);
-    }
+    // The task crossed a thread boundary: an op outside the table is a 500, not a crash.
+    if (!Object.hasOwn(this.handlers, task.op)) return unknownTask(task);
+    // Each handler takes its own op's task; the table's type pairs them.
+    return (this.handlers[task.op] as (task: Task) => ArrayBuffer)(task);
   }
+
+  private readonly handlers: TaskHandlers = {
+    create: (task) => this.contexts.create(task, task.id, task.config),
+    load: (task) => this.contexts.load(task, task.id),
+    evict: (task) => this.contexts.evict(task),
+    getContext: (task) => this.contexts.read(task, task),
+    getState: (task) => this.contexts.read(task, task),
+    listMessages: (task) => this.contexts.read(task, task),
+    appendMessage: (task) => this.contexts.appendMessage(task, task.message, task.ifMatch),
+    updateContext: (task) => this.contexts.updateContext(task, task.update, task.ifMatch),
+    deleteContext: (task) => this.contexts.deleteContext(task, task.ifMatch),
+    beginTurn: (task) => this.turns.beginTurn(task, task.content),
+    transition: (task) => this.turns.transition(task, task.events),
+    appendAndTransition: (task) => this.turns.appendAndTransition(task, task.messages, task.events),
+    decideTools: (task) => this.turns.decideTools(task, task.approve),
+    markApproved: (task) => this.turns.markApproved(task, task.approve),
+    promptView: (task) => this.turns.promptView(task),
+    forceState: (task) => this.turns.forceState(task, task.state),
+    fork: (task) => this.branches.fork(task, task.name, task.from, task.atMessageId),
+    updateBranch: (task) => this.branches.updateBranch(task, task.name, task.update),
+    deleteBranch: (task) => this.branches.deleteBranch(task, task.name),
+    syncLog: (task) => this.access.syncPending(task, task.staleOwner),
+    crashWhileHolding: (task) =>
+      this.faultInjection
+        ? this.contexts.crashWhileHolding(task, task.mode)
+        : errorFrame(new TaskError('not_found', 'fault injection is off')),
+  };
 }

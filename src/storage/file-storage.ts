@@ -102,15 +102,10 @@ export class FileStorage implements ContextStorage {
    * One frame at the end of the log, fdatasynced (write and sync in one call, under the
    * caller's lock). With `log`, the fd opened by the first append stays in it: later
    * appends are one write and one fdatasync, no open or close. If the sync fails the
-   * frame is cut off again.
+   * frame is cut off again. (Its arguments, and writeLog's, are spelled and documented once,
+   * on `ContextStorage`.)
    */
-  append(
-    id: string,
-    version: number,
-    op: unknown,
-    summary: ContextSummary,
-    log?: LogHandle,
-  ): number {
+  append(...[id, version, op, summary, log]: Parameters<ContextStorage['append']>): number {
     const handle = log ?? { fd: -1 };
     try {
       const bytes = this.writeLog(id, version, op, summary, handle);
@@ -126,13 +121,7 @@ export class FileStorage implements ContextStorage {
     }
   }
 
-  writeLog(
-    id: string,
-    version: number,
-    op: unknown,
-    summary: ContextSummary,
-    log: LogHandle,
-  ): number {
+  writeLog(...[id, version, op, summary, log]: Parameters<ContextStorage['writeLog']>): number {
     const paths = contextPaths(this.contextsDir, id);
     const frame = encodeLogFrame(version, op, summary);
     io(`append to context ${id}`, () => {

@@ -1,32 +1,6 @@
 import { type LockStats, sumStats } from './lock-stats.js';
 import type { LockMemory } from './memory.js';
-import {
-  ACQUIRING,
-  E_LOCK,
-  E_PHASE,
-  E_SINCE,
-  entryBase,
-  entryPhase,
-  entryWrites,
-  FREE,
-  f64Index,
-  H_REFUSED,
-  MAX_HELD,
-  phaseName,
-  R_OVERFLOW,
-  R_OWNER,
-  R_VICTIM,
-  R_WAIT_LOCK,
-  R_WAIT_MODE,
-  R_WAIT_SEQ,
-  R_WAIT_SINCE,
-  type RegistryBuffer,
-  recordBase,
-  statsBlock,
-  waitAnnounced,
-  waitIsAsync,
-  waitWrites,
-} from './registry-layout.js';
+import * as layout from './registry-layout.js';
 
 /**
  * Reading the lock registry's thread records from any thread, without stopping the threads
@@ -114,7 +88,7 @@ export class RegistryReader {
   readonly capacity: number;
 
   constructor(
-    private readonly buf: RegistryBuffer,
+    private readonly buf: layout.RegistryBuffer,
     private readonly m: LockMemory,
   ) {
     this.i32 = buf.i32;
@@ -125,7 +99,7 @@ export class RegistryReader {
   /** Record index of a live or dead thread, or -1. */
   recordOf(ownerId: number): number {
     for (let r = 0; r < this.capacity; r++) {
-      const owner = this.m.load(this.i32, recordBase(r) + R_OWNER);
+      const owner = this.m.load(this.i32, layout.recordBase(r) + layout.R_OWNER);
       if (owner === ownerId || owner === -ownerId) return r;
     }
     return -1;
@@ -133,18 +107,18 @@ export class RegistryReader {
 
   /** Reads record `r` (consistent per entry and per wait record); null if free. */
   readRecord(r: number): ThreadLockState | null {
-    const at = recordBase(r);
-    const owner = this.m.load(this.i32, at + R_OWNER);
+    const at = layout.recordBase(r);
+    const owner = this.m.load(this.i32, at + layout.R_OWNER);
     if (owner === 0) return null;
     const held: HeldLockInfo[] = [];
     const print: number[] = [owner];
-    for (let k = 0; k < MAX_HELD; k++) this.readEntry(entryBase(at, k), held, print);
+    for (let k = 0; k < layout.MAX_HELD; k++) this.readEntry(layout.entryBase(at, k), held, print);
     const waiting = this.readWait(at, print);
     return {
       ownerId: Math.abs(owner),
       record: r,
       dead: owner < 0,
-      overflow: this.m.load(this.i32, at + R_OVERFLOW),
+      overflow: this.m.load(this.i32, at + layout.R_OVERFLOW),
       held,
       waiting,
       fingerprint: print.join(','),
@@ -159,18 +133,18 @@ export class RegistryReader {
     const m = this.m;
     const a = this.i32;
     for (let tries = 0; tries < READ_TRIES; tries++) {
-      const p1 = m.load(a, e + E_PHASE);
-      if (entryPhase(p1) === FREE) {
+      const p1 = m.load(a, e + layout.E_PHASE);
+      if (layout.entryPhase(p1) === layout.FREE) {
         print.push(p1);
         return;
       }
-      const lockId = m.load(a, e + E_LOCK);
-      const since = this.f64[f64Index(e + E_SINCE)]!;
-      if (m.load(a, e + E_PHASE) !== p1) continue;
+      const lockId = m.load(a, e + layout.E_LOCK);
+      const since = this.f64[layout.f64Index(e + layout.E_SINCE)]!;
+      if (m.load(a, e + layout.E_PHASE) !== p1) continue;
       held.push({
         lockId,
-        mode: entryWrites(p1) ? 'write' : 'read',
-        phase: phaseName(entryPhase(p1)),
+        mode: layout.entryWrites(p1) ? 'write' : 'read',
+        phase: layout.phaseName(layout.entryPhase(p1)),
         since,
       });
       print.push(p1, lockId);
@@ -183,19 +157,20 @@ export class RegistryReader {
     const m = this.m;
     const a = this.i32;
     for (let tries = 0; tries < READ_TRIES; tries++) {
-      const l1 = m.load(a, at + R_WAIT_LOCK);
+      const l1 = m.load(a, at + layout.R_WAIT_LOCK);
       if (l1 === 0) break;
-      const q1 = m.load(a, at + R_WAIT_SEQ);
-      const mode = m.load(a, at + R_WAIT_MODE);
-      const since = this.f64[f64Index(at + R_WAIT_SINCE)]!;
-      const victim = m.load(a, at + R_VICTIM);
-      if (m.load(a, at + R_WAIT_LOCK) !== l1 || m.load(a, at + R_WAIT_SEQ) !== q1) continue;
+      const q1 = m.load(a, at + layout.R_WAIT_SEQ);
+      const mode = m.load(a, at + layout.R_WAIT_MODE);
+      const since = this.f64[layout.f64Index(at + layout.R_WAIT_SINCE)]!;
+      const victim = m.load(a, at + layout.R_VICTIM);
+      if (m.load(a, at + layout.R_WAIT_LOCK) !== l1 || m.load(a, at + layout.R_WAIT_SEQ) !== q1)
+        continue;
       print.push(l1, q1, mode);
       return {
         lockId: l1,
-        mode: waitWrites(mode) ? 'write' : 'read',
-        async: waitIsAsync(mode),
-        announced: waitAnnounced(mode),
+        mode: layout.waitWrites(mode) ? 'write' : 'read',
+        async: layout.waitIsAsync(mode),
+        announced: layout.waitAnnounced(mode),
         seq: q1,
         since,
         victim: victim === q1,
@@ -218,7 +193,7 @@ export class RegistryReader {
   ownerIds(): number[] {
     const out: number[] = [];
     for (let r = 0; r < this.capacity; r++) {
-      const owner = this.m.load(this.i32, recordBase(r) + R_OWNER);
+      const owner = this.m.load(this.i32, layout.recordBase(r) + layout.R_OWNER);
       if (owner !== 0) out.push(Math.abs(owner));
     }
     return out;
@@ -237,21 +212,21 @@ export class RegistryReader {
   readStopped(r: number): StoppedRecord {
     const m = this.m;
     const a = this.i32;
-    const at = recordBase(r);
+    const at = layout.recordBase(r);
     const entries: RecordedLock[] = [];
-    for (let k = 0; k < MAX_HELD; k++) {
-      const e = entryBase(at, k);
-      const word = m.load(a, e + E_PHASE);
-      if (entryPhase(word) === FREE) continue;
+    for (let k = 0; k < layout.MAX_HELD; k++) {
+      const e = layout.entryBase(at, k);
+      const word = m.load(a, e + layout.E_PHASE);
+      if (layout.entryPhase(word) === layout.FREE) continue;
       entries.push({
-        lockId: m.load(a, e + E_LOCK),
-        mode: entryWrites(word) ? 'write' : 'read',
-        phase: phaseName(entryPhase(word)),
+        lockId: m.load(a, e + layout.E_LOCK),
+        mode: layout.entryWrites(word) ? 'write' : 'read',
+        phase: layout.phaseName(layout.entryPhase(word)),
       });
     }
-    const waitLock = m.load(a, at + R_WAIT_LOCK);
-    const waitMode = waitWrites(m.load(a, at + R_WAIT_MODE)) ? 'write' : 'read';
-    return { entries, waitLock, waitMode, overflow: m.load(a, at + R_OVERFLOW) };
+    const waitLock = m.load(a, at + layout.R_WAIT_LOCK);
+    const waitMode = layout.waitWrites(m.load(a, at + layout.R_WAIT_MODE)) ? 'write' : 'read';
+    return { entries, waitLock, waitMode, overflow: m.load(a, at + layout.R_OVERFLOW) };
   }
 
   /**
@@ -269,22 +244,22 @@ export class RegistryReader {
       print: [],
     };
     for (let r = 0; r < this.capacity; r++) {
-      const at = recordBase(r);
-      const owner = m.load(a, at + R_OWNER);
+      const at = layout.recordBase(r);
+      const owner = m.load(a, at + layout.R_OWNER);
       inv.print.push(owner);
       if (owner <= 0) continue;
-      if (m.load(a, at + R_OVERFLOW) > 0) inv.untracked = true;
-      for (let k = 0; k < MAX_HELD; k++) {
-        const e = entryBase(at, k);
-        const word = m.load(a, e + E_PHASE);
+      if (m.load(a, at + layout.R_OVERFLOW) > 0) inv.untracked = true;
+      for (let k = 0; k < layout.MAX_HELD; k++) {
+        const e = layout.entryBase(at, k);
+        const word = m.load(a, e + layout.E_PHASE);
         inv.print.push(word);
-        const phase = entryPhase(word);
-        if (phase === FREE) continue;
-        const id = m.load(a, e + E_LOCK);
-        if (!entryWrites(word)) inv.reads.add(id);
-        if (phase === ACQUIRING) {
+        const phase = layout.entryPhase(word);
+        if (phase === layout.FREE) continue;
+        const id = m.load(a, e + layout.E_LOCK);
+        if (!layout.entryWrites(word)) inv.reads.add(id);
+        if (phase === layout.ACQUIRING) {
           inv.acquiring.add(id);
-          if (entryWrites(word)) inv.writeAcquiring.add(id);
+          if (layout.entryWrites(word)) inv.writeAcquiring.add(id);
         }
       }
     }
@@ -293,7 +268,7 @@ export class RegistryReader {
 
   /** Registrations refused because the registry was full. */
   get refused(): number {
-    return this.m.load(this.i32, H_REFUSED);
+    return this.m.load(this.i32, layout.H_REFUSED);
   }
 
   /**
@@ -301,6 +276,8 @@ export class RegistryReader {
    * threads that have exited). Never blocks; any thread.
    */
   readStats(): LockStats {
-    return sumStats(Array.from({ length: this.capacity }, (_, r) => statsBlock(this.buf.sab, r)));
+    return sumStats(
+      Array.from({ length: this.capacity }, (_, r) => layout.statsBlock(this.buf.sab, r)),
+    );
   }
 }

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { AnswerCache } from '../../src/cache/answer-cache.js';
 import { SlotStatus, SlotTable } from '../../src/shm/slot-table.js';
 import {
@@ -8,7 +8,7 @@ import {
   type MessagePage,
   request,
 } from '../support/http.js';
-import { makeDataDir, type ServerProcess, startServerProcess } from '../support/server-process.js';
+import { useServer } from '../support/server-process.js';
 
 const body = (text: string) => Buffer.from(text) as Buffer<ArrayBuffer>;
 
@@ -90,17 +90,7 @@ async function cacheMetrics(url: string): Promise<Record<string, number>> {
  * requests.
  */
 describe('answer cache in the server (real sockets)', () => {
-  let server: ServerProcess;
-  const data = makeDataDir();
-
-  beforeAll(async () => {
-    server = await startServerProcess(data.dir);
-  }, 60_000);
-
-  afterAll(async () => {
-    await server?.stop();
-    data.remove();
-  });
+  const server = useServer({ startTimeoutMs: 60_000 });
 
   test('a repeated read is a hit with the same bytes; a write makes the next read fresh', async () => {
     const ctx = await createContext(server.url);
@@ -188,17 +178,7 @@ describe('answer cache in the server (real sockets)', () => {
 });
 
 describe('answer cache off (ANSWER_CACHE_MAX_BYTES=0)', () => {
-  let server: ServerProcess;
-  const data = makeDataDir();
-
-  beforeAll(async () => {
-    server = await startServerProcess(data.dir, { ANSWER_CACHE_MAX_BYTES: '0' });
-  }, 60_000);
-
-  afterAll(async () => {
-    await server?.stop();
-    data.remove();
-  });
+  const server = useServer({ env: { ANSWER_CACHE_MAX_BYTES: '0' }, startTimeoutMs: 60_000 });
 
   test('reads answer the same, and nothing is cached', async () => {
     const ctx = await createContext(server.url);

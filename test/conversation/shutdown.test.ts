@@ -16,6 +16,12 @@ interface ActionBody {
   context?: { state_detail: { error: string } | null };
 }
 
+const sendMessage = (base: string, id: string, content: string) =>
+  request<ActionBody>(`${base}/v1/contexts/${id}/actions/send_message`, {
+    method: 'POST',
+    json: { content },
+  });
+
 /** Resolves once the process has logged a line with `msg`; rejects past `timeoutMs`. */
 function logged(
   server: ServerProcess,
@@ -51,6 +57,12 @@ describe('graceful shutdown', () => {
   const env = (extra: Record<string, string> = {}) =>
     fake.env({ LLM_TIMEOUT_MS: '30000', FSYNC: 'false', ...extra });
 
+  /** Resolves when the next upstream request (a `slowUpstream`) has started streaming. */
+  const upstreamOpens = () =>
+    new Promise<void>((r) => {
+      upstreamOpened = r;
+    });
+
   /** An upstream that starts streaming, then answers after `releaseAfterMs` (or never). */
   const slowUpstream =
     (releaseAfterMs: number | undefined): Script =>
@@ -63,19 +75,50 @@ describe('graceful shutdown', () => {
       if (releaseAfterMs !== undefined) setTimeout(() => streamText(res, 'done'), releaseAfterMs);
     };
 
-  test('SIGTERM: the SSE stream gets `shutdown` and ends, the slow send_message is answered, exit 0', async () => {
-    const server = await startServerProcess(data.dir, env({ SHUTDOWN_TIMEOUT_MS: '10000' }));
+  /** A server with SHUTDOWN_TIMEOUT_MS = `shutdownTimeoutMs`, and a new context on it. */
+  async function startWithContext(shutdownTimeoutMs: string) {
+    const server = await startServerProcess(
+      data.dir,
+      env({ SHUTDOWN_TIMEOUT_MS: shutdownTimeoutMs }),
+    );
     try {
-      const { id } = await createContext(server.url);
+      return { server, id: (await createContext(server.url)).id };
+    } catch (err) {
+      server.proc.kill('SIGKILL');
+      throw err;
+    }
+  }
+
+  /**
+   * A new process on the same data, with an upstream that answers: the context whose turn
+   * the shutdown cut is Failed (`inspect` looks further), and the next send_message goes
+   * through. Returns that answer's body.
+   */
+  async function expectFailedAfterRestart(
+    id: string,
+    inspect: (server: ServerProcess, state: ActionBody) => Promise<void> | void,
+  ): Promise<ActionBody> {
+    fake.script = (_req, res) => streamText(res, 'answered at last');
+    const server = await startServerProcess(data.dir, env());
+    try {
+      const state = await request<ActionBody>(`${server.url}/v1/contexts/${id}/state`);
+      expect(state.body.status).toBe('failed');
+      await inspect(server, state.body);
+      const next = await sendMessage(server.url, id, 'again');
+      expect(next.status).toBe(200);
+      return next.body;
+    } finally {
+      await server.stop();
+    }
+  }
+
+  test('SIGTERM: the SSE stream gets `shutdown` and ends, the slow send_message is answered, exit 0', async () => {
+    const { server, id } = await startWithContext('10000');
+    try {
       const events = await openSse(`${server.url}/v1/contexts/${id}/events`);
-      const opened = new Promise<void>((r) => {
-        upstreamOpened = r;
-      });
+      const opened = upstreamOpens();
       fake.script = slowUpstream(1500);
-      const pending = request<ActionBody>(`${server.url}/v1/contexts/${id}/actions/send_message`, {
-        method: 'POST',
-        json: { content: 'take your time' },
-      });
+      const pending = sendMessage(server.url, id, 'take your time');
       await opened;
 
       const exited = server.stop(); // SIGTERM while the turn waits for the LLM
@@ -92,13 +135,9 @@ describe('graceful shutdown', () => {
   }, 60_000);
 
   test('a turn whose client left, on a hung upstream: SIGTERM aborts it, it is stored Failed before the workers stop, exit 0', async () => {
-    let server = await startServerProcess(data.dir, env({ SHUTDOWN_TIMEOUT_MS: '1500' }));
-    let id = '';
+    const { server, id } = await startWithContext('1500');
     try {
-      ({ id } = await createContext(server.url));
-      const opened = new Promise<void>((r) => {
-        upstreamOpened = r;
-      });
+      const opened = upstreamOpens();
       fake.script = slowUpstream(undefined); // never answers
       const client = new AbortController();
       const pending = fetch(`${server.url}/v1/contexts/${id}/actions/send_message`, {
@@ -119,30 +158,17 @@ describe('graceful shutdown', () => {
       server.proc.kill('SIGKILL');
     }
 
-    fake.script = (_req, res) => streamText(res, 'answered at last');
-    server = await startServerProcess(data.dir, env());
-    try {
+    await expectFailedAfterRestart(id, async (restarted, state) => {
       // Settled by the shutdown, not by this start-up (which found nothing to settle).
-      const listening = await logged(server, 'listening');
+      const listening = await logged(restarted, 'listening');
       expect(listening.interruptedTurns).toBe(0);
-      const state = await request<ActionBody>(`${server.url}/v1/contexts/${id}/state`);
-      expect(state.body.status).toBe('failed');
-      expect(state.body.context?.state_detail?.error).toMatch(/shut down during this turn/);
-      const next = await request<ActionBody>(
-        `${server.url}/v1/contexts/${id}/actions/send_message`,
-        { method: 'POST', json: { content: 'again' } },
-      );
-      expect(next.status).toBe(200);
-    } finally {
-      await server.stop();
-    }
+      expect(state.context?.state_detail?.error).toMatch(/shut down during this turn/);
+    });
   }, 60_000);
 
   test('past SHUTDOWN_TIMEOUT_MS: a hung turn and a stalled reader are cut, exit 0, the turn is Failed after a restart', async () => {
-    let server = await startServerProcess(data.dir, env({ SHUTDOWN_TIMEOUT_MS: '1000' }));
-    let id = '';
+    const { server, id } = await startWithContext('1000');
     try {
-      ({ id } = await createContext(server.url));
       const url = new URL(server.url);
       // A reader that never reads (its stream cannot even take the shutdown event).
       const stalled = connect(Number(url.port), url.hostname, () => {
@@ -150,14 +176,11 @@ describe('graceful shutdown', () => {
         stalled.pause();
       });
       stalled.on('error', () => {});
-      const opened = new Promise<void>((r) => {
-        upstreamOpened = r;
-      });
+      const opened = upstreamOpens();
       fake.script = slowUpstream(undefined); // never answers
-      const pending = request(`${server.url}/v1/contexts/${id}/actions/send_message`, {
-        method: 'POST',
-        json: { content: 'will you ever answer?' },
-      }).catch((err: unknown) => err);
+      const pending = sendMessage(server.url, id, 'will you ever answer?').catch(
+        (err: unknown) => err,
+      );
       await opened;
 
       const exited = server.stop();
@@ -171,19 +194,7 @@ describe('graceful shutdown', () => {
       server.proc.kill('SIGKILL');
     }
 
-    fake.script = (_req, res) => streamText(res, 'answered at last');
-    server = await startServerProcess(data.dir, env());
-    try {
-      const state = await request<ActionBody>(`${server.url}/v1/contexts/${id}/state`);
-      expect(state.body.status).toBe('failed');
-      const next = await request<ActionBody>(
-        `${server.url}/v1/contexts/${id}/actions/send_message`,
-        { method: 'POST', json: { content: 'again' } },
-      );
-      expect(next.status).toBe(200);
-      expect(next.body.status).toBe('idle');
-    } finally {
-      await server.stop();
-    }
+    const next = await expectFailedAfterRestart(id, () => {});
+    expect(next.status).toBe('idle');
   }, 60_000);
 });

@@ -24,6 +24,12 @@ const send = (base: string, id: string, content: string) =>
     json: { content },
   });
 
+/** A new context's first `send_message`. */
+async function sendToNew(base: string, content: string) {
+  const { id } = await createContext(base);
+  return { id, res: await send(base, id, content) };
+}
+
 const stateOf = (base: string, id: string) =>
   request<Required<ActionBody>>(`${base}/v1/contexts/${id}/state`);
 
@@ -42,8 +48,10 @@ describe('the built-in provider: the hostile !tool input of issue 9, across a re
   const server = useServer({ env: { FSYNC: 'false' } });
 
   test('`!tool calculator` + 10,000-deep JSON: 400, Failed (stored), then send_message recovers, also after a restart', async () => {
-    const { id } = await createContext(server.url);
-    const hostile = await send(server.url, id, `!tool calculator ${deepArray(10_000)}`);
+    const { id, res: hostile } = await sendToNew(
+      server.url,
+      `!tool calculator ${deepArray(10_000)}`,
+    );
     expect(hostile.status).toBe(400);
     expect(hostile.body.code).toBe('invalid_json_value');
     expect(hostile.body.status).toBe('failed');
@@ -67,8 +75,7 @@ describe('the built-in provider: !tool arguments at the limit (in process)', () 
   const server = useApp({ env: { FSYNC: 'false' } });
 
   test('arguments at the limit still make a tool call', async () => {
-    const { id } = await createContext(server.url);
-    const res = await send(server.url, id, `!tool calculator ${deepArray(64)}`);
+    const { res } = await sendToNew(server.url, `!tool calculator ${deepArray(64)}`);
     expect(res.status).toBe(200);
     expect(res.body.status).toBe('awaiting_tool_approval');
   });
@@ -139,8 +146,7 @@ describe('the OpenAI-compatible provider: an upstream answering garbage or hangi
   for (const [name, upstream, error] of cases) {
     test(`${name}: 502 llm_failed, Failed (stored), then send_message recovers`, async () => {
       fake.script = upstream;
-      const { id } = await createContext(server.url);
-      const failed = await send(server.url, id, 'go');
+      const { id, res: failed } = await sendToNew(server.url, 'go');
       expect(failed.status).toBe(502);
       expect(failed.body.code).toBe('llm_failed');
       expect(failed.body.status).toBe('failed');

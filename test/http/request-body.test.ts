@@ -18,12 +18,12 @@ interface Answer {
   body: string;
 }
 
-/** Sends `parts` as separate writes (chunked unless `length` is given). */
+/** Sends `parts` as separate writes, 5 ms apart (chunked unless `length` is given). */
 function send(
   url: string,
   method: string,
   path: string,
-  parts: string[],
+  parts: (string | Uint8Array)[],
   length?: number,
 ): Promise<Answer> {
   return new Promise((resolve, reject) => {
@@ -70,30 +70,8 @@ describe('request bodies over a real socket', () => {
     const content = 'é'.repeat(300); // multi-byte characters split across writes
     const json = JSON.stringify({ role: 'user', content });
     const bytes = Buffer.from(json);
-    const parts = [bytes.subarray(0, 7), bytes.subarray(7, 301), bytes.subarray(301)].map((b) =>
-      b.toString('latin1'),
-    );
-    const res = await new Promise<Answer>((resolve, reject) => {
-      const req = http.request(
-        `${live.url}/v1/contexts/${id}/messages`,
-        { method: 'POST', headers: { 'content-type': 'application/json' }, timeout: 5_000 },
-        (r) => {
-          const chunks: Buffer[] = [];
-          r.on('data', (c: Buffer) => chunks.push(c));
-          r.on('end', () =>
-            resolve({
-              status: r.statusCode ?? 0,
-              headers: r.headers,
-              body: Buffer.concat(chunks).toString('utf8'),
-            }),
-          );
-        },
-      );
-      req.on('timeout', () => req.destroy(new Error('no answer within 5 s')));
-      req.on('error', reject);
-      for (const p of parts) req.write(Buffer.from(p, 'latin1'));
-      req.end();
-    });
+    const parts = [bytes.subarray(0, 7), bytes.subarray(7, 301), bytes.subarray(301)];
+    const res = await send(live.url, 'POST', `/v1/contexts/${id}/messages`, parts);
     expect(res.status).toBe(201);
     expect(res.headers.etag).toMatch(/^"\d+"$/);
     expect(res.headers['content-type']).toBe('application/json; charset=utf-8');

@@ -1,13 +1,9 @@
 import { Hono } from 'hono';
 import type { SystemPromptRef } from '../../model/types.js';
-import {
-  parseBranchUpdate,
-  parseFork,
-  requireBranchName,
-  requireUuid,
-} from '../../model/validate.js';
+import { parseBranchUpdate, parseFork, requireBranchName } from '../../model/validate.js';
 import type { BranchUpdate } from '../../protocol/messages.js';
 import { readJson } from '../body.js';
+import { contextRequest } from '../context-request.js';
 import type { AppDeps, AppEnv } from '../env.js';
 import { sendReply } from '../reply.js';
 
@@ -17,9 +13,9 @@ export function branchRoutes(deps: AppDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
 
   app.post('/:id/branches', async (c) => {
-    const id = requireUuid(c.req.param('id'));
+    const { id, run } = contextRequest(c, contexts);
     const fork = parseFork(await readJson(c));
-    const reply = await contexts.run(id, c.get('traceId'), {
+    const reply = await run({
       op: 'fork',
       name: fork.name,
       from: fork.from_branch,
@@ -29,7 +25,7 @@ export function branchRoutes(deps: AppDeps): Hono<AppEnv> {
   });
 
   app.put('/:id/branches/:name', async (c) => {
-    const id = requireUuid(c.req.param('id'));
+    const { run } = contextRequest(c, contexts);
     const name = requireBranchName(c.req.param('name'), 'name');
     const request = parseBranchUpdate(await readJson(c));
     const update: BranchUpdate = {};
@@ -47,16 +43,13 @@ export function branchRoutes(deps: AppDeps): Hono<AppEnv> {
             } satisfies SystemPromptRef);
     }
     if (request.user_prompt !== undefined) update.user_prompt = request.user_prompt;
-    return sendReply(
-      c,
-      await contexts.run(id, c.get('traceId'), { op: 'updateBranch', name, update }),
-    );
+    return sendReply(c, await run({ op: 'updateBranch', name, update }));
   });
 
   app.delete('/:id/branches/:name', async (c) => {
-    const id = requireUuid(c.req.param('id'));
+    const { run } = contextRequest(c, contexts);
     const name = requireBranchName(c.req.param('name'), 'name');
-    return sendReply(c, await contexts.run(id, c.get('traceId'), { op: 'deleteBranch', name }));
+    return sendReply(c, await run({ op: 'deleteBranch', name }));
   });
 
   return app;

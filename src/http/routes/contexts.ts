@@ -5,9 +5,9 @@ import {
   parsePaging,
   parseUpdateContext,
   requireBranchName,
-  requireUuid,
 } from '../../model/validate.js';
 import { readJson } from '../body.js';
+import { contextRequest } from '../context-request.js';
 import type { AppDeps, AppEnv } from '../env.js';
 import { ifMatchVersion, sendConditional, sendReply } from '../reply.js';
 
@@ -37,59 +37,43 @@ export function contextRoutes(deps: AppDeps): Hono<AppEnv> {
   });
 
   app.get('/:id', async (c) => {
-    const id = requireUuid(c.req.param('id'));
-    return sendConditional(c, await service.run(id, c.get('traceId'), { op: 'getContext' }));
+    const { run } = contextRequest(c, service);
+    return sendConditional(c, await run({ op: 'getContext' }));
   });
 
   app.put('/:id', async (c) => {
-    const id = requireUuid(c.req.param('id'));
+    const { run } = contextRequest(c, service);
     const ifMatch = ifMatchVersion(c);
     const update = parseUpdateContext(await readJson(c));
     const promptId = update.config.system_prompt_id;
     if (promptId !== undefined && promptId !== null) prompts.require(promptId);
-    const reply = await service.run(id, c.get('traceId'), {
-      op: 'updateContext',
-      update,
-      ifMatch,
-    });
-    return sendReply(c, reply);
+    return sendReply(c, await run({ op: 'updateContext', update, ifMatch }));
   });
 
   app.delete('/:id', async (c) => {
-    const id = requireUuid(c.req.param('id'));
+    const { run } = contextRequest(c, service);
     const ifMatch = ifMatchVersion(c);
-    return sendReply(c, await service.run(id, c.get('traceId'), { op: 'deleteContext', ifMatch }));
+    return sendReply(c, await run({ op: 'deleteContext', ifMatch }));
   });
 
   app.get('/:id/state', async (c) => {
-    const id = requireUuid(c.req.param('id'));
-    return sendConditional(c, await service.run(id, c.get('traceId'), { op: 'getState' }));
+    const { run } = contextRequest(c, service);
+    return sendConditional(c, await run({ op: 'getState' }));
   });
 
   app.get('/:id/messages', async (c) => {
-    const id = requireUuid(c.req.param('id'));
+    const { run } = contextRequest(c, service);
     const query = c.req.query();
     const { limit, offset } = parsePaging(query);
     const branch = query.branch === undefined ? undefined : requireBranchName(query.branch);
-    const reply = await service.run(id, c.get('traceId'), {
-      op: 'listMessages',
-      branch,
-      limit,
-      offset,
-    });
-    return sendReply(c, reply);
+    return sendReply(c, await run({ op: 'listMessages', branch, limit, offset }));
   });
 
   app.post('/:id/messages', async (c) => {
-    const id = requireUuid(c.req.param('id'));
+    const { run } = contextRequest(c, service);
     const ifMatch = ifMatchVersion(c);
     const message = parseNewMessage(await readJson(c));
-    const reply = await service.run(id, c.get('traceId'), {
-      op: 'appendMessage',
-      message,
-      ifMatch,
-    });
-    return sendReply(c, reply);
+    return sendReply(c, await run({ op: 'appendMessage', message, ifMatch }));
   });
 
   return app;

@@ -1,6 +1,6 @@
 import { Hono } from 'hono';
 import { badRequest } from '../../errors.js';
-import { requireUuid } from '../../model/validate.js';
+import { contextRequest } from '../context-request.js';
 import type { AppDeps, AppEnv } from '../env.js';
 import { sendReply } from '../reply.js';
 
@@ -12,13 +12,10 @@ import { sendReply } from '../reply.js';
 export function faultInjectionRoutes(deps: AppDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   app.post('/:id/debug/crash-worker', async (c) => {
-    const id = requireUuid(c.req.param('id'));
+    const { run } = contextRequest(c, deps.contexts);
     const mode = c.req.query('mode') ?? 'write';
     if (mode !== 'read' && mode !== 'write') throw badRequest('mode must be read or write');
-    return sendReply(
-      c,
-      await deps.contexts.run(id, c.get('traceId'), { op: 'crashWhileHolding', mode }),
-    );
+    return sendReply(c, await run({ op: 'crashWhileHolding', mode }));
   });
   return app;
 }
