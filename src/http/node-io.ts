@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Context } from 'hono';
+import type { ViewBody } from '../protocol/reply-frame.js';
 
 /** What @hono/node-server passes as `c.env`: the Node request and response. */
 export interface NodeBindings {
@@ -49,12 +50,12 @@ export interface DirectHead {
 }
 
 /** How long a response may hold views of shared memory before its connection is cut. */
-export const VIEW_HOLD_DEADLINE_MS = 30_000;
+const VIEW_HOLD_DEADLINE_MS = 30_000;
 
 /** Responses that tell the adapter "already sent", one per status (for the metrics' label). */
 const sent = new Map<number, Response>();
 
-function alreadySent(status: number): Response {
+export function alreadySent(status: number): Response {
   let res = sent.get(status);
   if (res === undefined) {
     res = new Response(null, { status, headers: { 'x-hono-already-sent': 'true' } });
@@ -72,13 +73,13 @@ function alreadySent(status: number): Response {
  * route's headers and no body), so the caller answers as usual.
  *
  * `parts`: the body as several views written in order without joining them (see
- * src/slots/reads.ts `PageParts`); `onDone` runs once the response has finished or closed.
+ * src/slots/reads.ts `PageParts`); `release` runs once the response has finished or closed.
  */
 export function sendDirect(
   c: Context,
   head: DirectHead,
   body: Uint8Array | null,
-  parts?: { chunks: readonly Uint8Array[]; length: number; onDone: () => void },
+  parts?: ViewBody,
 ): Response | undefined {
   const res = nodeOf(c)?.outgoing;
   if (res === undefined || c.req.method === 'HEAD' || res.headersSent) return undefined;
@@ -91,7 +92,7 @@ export function sendDirect(
   if (head.status === 204 || head.status === 304 || length === 0) {
     res.writeHead(head.status, headers);
     res.end();
-    parts?.onDone();
+    parts?.release();
     return alreadySent(head.status);
   }
   headers['content-type'] = 'application/json; charset=utf-8';
@@ -107,14 +108,14 @@ export function sendDirect(
     res.end();
     res.uncork();
   } catch (err) {
-    parts.onDone();
+    parts.release();
     throw err;
   }
   // Handed to the kernel already (nothing left in Node's or libuv's queues): the views are
   // no longer referenced. Otherwise (a slow reader, or a pipelined response waiting for its
   // turn) they are until the response finishes or its connection closes.
   if ((res.socket !== null && res.writableLength === 0) || res.closed) {
-    parts.onDone();
+    parts.release();
   } else {
     // A reader too slow to take the page within the deadline is cut: its views would
     // otherwise keep every block freed meanwhile from being reused.
@@ -128,7 +129,7 @@ export function sendDirect(
       if (done) return;
       done = true;
       clearTimeout(timer);
-      parts.onDone();
+      parts.release();
     };
     res.once('finish', once);
     res.once('close', once);

@@ -64,15 +64,9 @@ function sendHttp(c: Context, http: DirectHead, reply: Reply): Response {
  * written directly.
  */
 function sendViews(c: Context, http: DirectHead, views: ViewBody): Response {
-  const onDone = views.release;
-  const direct = sendDirect(c, http, null, { ...views, onDone });
+  const direct = sendDirect(c, http, null, views);
   if (direct !== undefined) return direct;
-  const body = new Uint8Array(views.length);
-  let pos = 0;
-  for (const chunk of views.chunks) {
-    body.set(chunk, pos);
-    pos += chunk.byteLength;
-  }
+  const body = Buffer.concat(views.chunks, views.length);
   views.release();
   return sendHttp(c, http, { head: { outcome: 'ok' }, body });
 }

@@ -1,5 +1,5 @@
-import { errorFrame, type ReplyHead, readFrame } from '../protocol/reply-frame.js';
-import { TaskError } from '../protocol/task-error.js';
+import { failureReply, type ReplyHead } from '../protocol/reply-frame.js';
+import { notDurable, TaskError } from '../protocol/task-error.js';
 import { SlotStatus, type SlotTable } from '../shm/slot-table.js';
 
 type Outcome = 'durable' | 'gone' | 'failed' | 'timeout';
@@ -43,7 +43,7 @@ export class DurableWait {
     slot: number,
     gen: number,
     reply: R,
-  ): Promise<R | ReturnType<typeof readFrame>> {
+  ): Promise<R | ReturnType<typeof failureReply>> {
     const version = reply.head.version;
     if (version === undefined) return reply;
     const outcome = this.check(slot, gen, version) ?? (await this.wait(slot, gen, version));
@@ -51,16 +51,12 @@ export class DurableWait {
       case 'durable':
         return reply;
       case 'gone':
-        return readFrame(errorFrame(new TaskError('not_found', 'context not found')));
+        return failureReply(new TaskError('not_found', 'context not found'));
       case 'failed':
-        return readFrame(
-          errorFrame(new TaskError('storage_error', 'the write could not be made durable')),
-        );
+        return failureReply(notDurable());
       case 'timeout':
-        return readFrame(
-          errorFrame(
-            new TaskError('lock_timeout', 'the write was not made durable in time; try again'),
-          ),
+        return failureReply(
+          new TaskError('lock_timeout', 'the write was not made durable in time; try again'),
         );
     }
   }

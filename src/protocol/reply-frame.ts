@@ -65,6 +65,15 @@ export function errorFrame(err: { code: string; message: string }): ArrayBuffer 
   return jsonFrame({ outcome: 'failed', code: err.code }, { error: err.message, code: err.code });
 }
 
+/** The same failure as a reply the main thread holds: nothing framed and parsed back. */
+export function failureReply(err: { code: string; message: string }): {
+  head: ReplyHead;
+  body: Uint8Array<ArrayBuffer>;
+} {
+  const body = encoder.encode(JSON.stringify({ error: err.message, code: err.code }));
+  return { head: { outcome: 'failed', code: err.code }, body };
+}
+
 export function readFrame(buffer: ArrayBuffer): {
   head: ReplyHead;
   body: Uint8Array<ArrayBuffer>;

@@ -32,31 +32,38 @@ export class TaskError extends Error {
   }
 }
 
-const SERVER_FAULTS: ReadonlySet<TaskErrorCode> = new Set([
-  'context_poisoned',
-  'lock_timeout',
-  'lock_deadlock',
-  'storage_corrupt',
-  'storage_error',
-  'insufficient_storage',
-  'internal_error',
-]);
+/** A write that storage did not make durable. */
+export function notDurable(): TaskError {
+  return new TaskError('storage_error', 'the write could not be made durable');
+}
+
+/** Whose fault each failure is: every code once, checked by the compiler. */
+const FAULT_OF: Record<TaskErrorCode, 'request' | 'server'> = {
+  not_found: 'request',
+  conflict: 'request',
+  branch_protected: 'request',
+  context_busy: 'request',
+  precondition_failed: 'request',
+  validation_error: 'request',
+  no_pending_tool_approvals: 'request',
+  invalid_json_value: 'request',
+  context_poisoned: 'server',
+  lock_timeout: 'server',
+  lock_deadlock: 'server',
+  storage_corrupt: 'server',
+  storage_error: 'server',
+  insufficient_storage: 'server',
+  internal_error: 'server',
+};
 
 /** Whether a failure is the server's (reported with the request's trace id), not the request's. */
 export function isServerFault(code: TaskErrorCode): boolean {
-  return SERVER_FAULTS.has(code);
+  return FAULT_OF[code] === 'server';
 }
 
-const REQUEST_FAULTS: ReadonlySet<string> = new Set<TaskErrorCode>([
-  'not_found',
-  'conflict',
-  'branch_protected',
-  'context_busy',
-  'precondition_failed',
-  'validation_error',
-  'no_pending_tool_approvals',
-  'invalid_json_value',
-]);
+function isRequestFault(code: string): code is TaskErrorCode {
+  return Object.hasOwn(FAULT_OF, code) && FAULT_OF[code as TaskErrorCode] === 'request';
+}
 
 /**
  * What a worker can throw, as a TaskError: its own, a coded error of a shared module (a
@@ -67,8 +74,8 @@ export function toTaskError(err: unknown): TaskError {
   if (err instanceof TaskError) return err;
   const code = (err as { code?: unknown } | null)?.code;
   const message = err instanceof Error ? err.message : String(err);
-  if (typeof code === 'string' && REQUEST_FAULTS.has(code)) {
-    return new TaskError(code as TaskErrorCode, message);
+  if (typeof code === 'string' && isRequestFault(code)) {
+    return new TaskError(code, message);
   }
   switch (code) {
     case 'lock_timeout':
@@ -83,7 +90,7 @@ export function toTaskError(err: unknown): TaskError {
       return new TaskError('insufficient_storage', 'shared memory is full');
     case 'storage_error':
     case 'storage_not_found':
-      return new TaskError('storage_error', 'the write could not be made durable');
+      return notDurable();
     default:
       return new TaskError('internal_error', 'internal error');
   }

@@ -1,6 +1,6 @@
 import type { AnswerCache } from '../cache/answer-cache.js';
 import type { Reply } from '../pool/context-pool.js';
-import type { ViewBody } from '../protocol/reply-frame.js';
+import { failureReply, type ViewBody } from '../protocol/reply-frame.js';
 import { TaskError } from '../protocol/task-error.js';
 import type { Arena } from '../shm/arena.js';
 import { SlotStatus, type SlotTable } from '../shm/slot-table.js';
@@ -15,14 +15,6 @@ import {
   type ReadResult,
   readResult,
 } from '../slots/reads.js';
-
-/**
- * Default of `zeroCopyMinBytes`. Copying a page out of shared memory costs far more than
- * its bytes suggest: a fresh buffer of 100 KB is page-faulted in at first touch (S1 with the
- * answer cache off: ~930 µs of server CPU a request copying 1 KB records, ~270 µs viewing
- * them, bench/profile.ts).
- */
-export const ZERO_COPY_MIN_BYTES = 512;
 
 /**
  * Reads served on the main thread, allowed for cheap reads because the benchmark shows them
@@ -41,13 +33,14 @@ export class MainThreadReads {
     private readonly slots: SlotTable,
     private readonly arena: Arena,
     /** Called after each read served here, to publish the work it did. */
-    private readonly afterRead: (op: ReadQuery['op']) => void = () => {},
-    private readonly answers?: AnswerCache,
+    private readonly afterRead: (op: ReadQuery['op']) => void,
+    private readonly answers: AnswerCache | undefined,
     /**
      * Records of at least this many bytes are sent as views of shared memory, not copied
-     * (0: never). Smaller ones cost less to copy than to hand the socket one by one.
+     * (0: never; `ZERO_COPY_MIN_BYTES`, default 512, measured in src/config.ts). Smaller
+     * ones cost less to copy than to hand the socket one by one.
      */
-    private readonly zeroCopyMinBytes = ZERO_COPY_MIN_BYTES,
+    private readonly zeroCopyMinBytes: number,
   ) {}
 
   /** A write committed to (or deleted) the context in `slot`: its cached answers go. */
@@ -62,7 +55,7 @@ export class MainThreadReads {
    */
   private viewsOf(page: PageParts): ViewBody | undefined {
     if (this.zeroCopyMinBytes === 0) return undefined;
-    const chunks = pageChunks(page, this.zeroCopyMinBytes)?.chunks;
+    const chunks = pageChunks(page, this.zeroCopyMinBytes);
     if (chunks === undefined) return undefined;
     const token = this.arena.pinReads();
     let released = false;
@@ -108,7 +101,7 @@ export class MainThreadReads {
       } catch (err) {
         if (!(err instanceof TaskError)) return undefined; // let a worker handle and log it
         this.afterRead(query.op);
-        return errorReply(err);
+        return failureReply(err);
       }
     } finally {
       lock.readUnlock();
@@ -127,13 +120,6 @@ export class MainThreadReads {
 }
 
 const EMPTY = new Uint8Array(0);
-
-function errorReply(err: TaskError): Reply {
-  return {
-    head: { outcome: 'failed', code: err.code },
-    body: utf8({ error: err.message, code: err.code }),
-  };
-}
 
 /** JSON of `value` as UTF-8 bytes. */
 function utf8(value: unknown): Buffer<ArrayBuffer> {

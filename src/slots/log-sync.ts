@@ -6,9 +6,6 @@ import { captureWritten, publishAll, publishWritten, type WrittenState } from '.
 import type { OpenLogs } from './open-logs.js';
 import { checkSlot, type SlotRef } from './slot-ref.js';
 
-/** Syncs an append that claimed the sync makes before replying: its own, and the next. */
-const LEADER_ROUNDS = 2;
-
 /** An append written under the lock whose sync happens after the lock is released. */
 export interface PendingAppend {
   slot: number;
@@ -56,12 +53,12 @@ export class LogSync {
    */
   syncAfterUnlock(at: SlotRef, pending: PendingAppend): void {
     if (pending.claim === undefined) return;
-    this.syncAndPublish(pending.slot, pending.claim.token, pending.claim.state, pending);
-    // Appends written during that sync wait for the next: syncing them here saves the
-    // main thread a dispatch (bounded: this reply waits for it). This append is durable
+    this.syncAndPublish(pending.claim.token, pending.claim.state, pending);
+    // Appends written during that sync wait for the next: syncing them here, once, saves
+    // the main thread a dispatch (bounded: this reply waits for it). This append is durable
     // already, so a failure here is theirs (the slot is poisoned), not its.
     try {
-      for (let round = 1; round < LEADER_ROUNDS && this.syncNext(at, 0); round++);
+      this.syncNext(at, 0);
     } catch {
       // Reported to the appends that were waiting for it.
     }
@@ -91,7 +88,7 @@ export class LogSync {
         lock.readUnlock();
       }
       if (state.version <= this.slots.version(slot)) return false;
-      this.syncAndPublish(slot, token, state, pending);
+      this.syncAndPublish(token, state, pending);
       return true;
     } finally {
       this.slots.releaseSync(slot, token);
@@ -108,14 +105,7 @@ export class LogSync {
     if (written <= this.slots.version(slot) || this.slots.status(slot) !== SlotStatus.Ready) {
       return;
     }
-    const id = ctx.meta().id;
-    const log = this.logs.handle(slot);
-    try {
-      this.storage.syncLog(id, log, written);
-    } catch (err) {
-      this.poisonAfterFailedSync(slot, id, log, true);
-      throw err;
-    }
+    this.syncUnderLock(slot, ctx.meta().id, this.logs.handle(slot), written, true);
     publishAll(this.slots, ctx);
   }
 
@@ -145,12 +135,8 @@ export class LogSync {
    * the call, by any thread) and publishes `state` under a short write lock. A failed sync
    * cuts the log back to what is durable and poisons the slot. Releases the sync claim.
    */
-  private syncAndPublish(
-    slot: number,
-    token: number,
-    state: WrittenState,
-    pending: PendingAppend,
-  ): void {
+  private syncAndPublish(token: number, state: WrittenState, pending: PendingAppend): void {
+    const slot = pending.slot;
     try {
       try {
         this.storage.syncLog(pending.id, pending.log, state.version);

@@ -94,19 +94,15 @@ export function joinPage(page: PageParts): Buffer<ArrayBuffer> {
  * A page's body as chunks to write in order: records of at least `minViewBytes` as the
  * views they are (no copy), everything between them (brackets, commas, smaller records)
  * copied into one buffer (handing the socket a chunk costs about as much as copying a few
- * hundred bytes). `views` counts the chunks that view shared memory: the chunks are valid
- * only while those records cannot be freed. Undefined when no record is that large.
+ * hundred bytes). The chunks are valid only while the records they view cannot be freed.
+ * Undefined when no record is that large.
  */
-export function pageChunks(
-  page: PageParts,
-  minViewBytes: number,
-): { chunks: Uint8Array[]; views: number } | undefined {
+export function pageChunks(page: PageParts, minViewBytes: number): Uint8Array[] | undefined {
   let copied = page.length;
   for (const json of page.records) if (json.byteLength >= minViewBytes) copied -= json.byteLength;
   if (copied === page.length) return undefined;
   const joint = Buffer.allocUnsafe(copied);
   const chunks: Uint8Array[] = [];
-  let views = 0;
   let pos = 0;
   let runStart = 0;
   const put = (bytes: Uint8Array) => {
@@ -124,11 +120,10 @@ export function pageChunks(
     if (pos > runStart) chunks.push(joint.subarray(runStart, pos));
     runStart = pos;
     chunks.push(json);
-    views++;
   }
   put(page.suffix);
   chunks.push(joint.subarray(runStart, pos));
-  return { chunks, views };
+  return chunks;
 }
 
 function writePage(page: PageParts, out: Uint8Array, at: number): void {

@@ -161,10 +161,11 @@ export class SlotAccess {
       const index = branchIndex(meta, name);
       return index < 0 ? 0 : ctx.branchLength(index);
     });
-    const stamp = { version: this.slots.writtenVersion(slot) + 1, updatedAt: op.at };
+    const written = this.slots.writtenVersion(slot);
+    const stamp = { version: written + 1, updatedAt: op.at };
     const summary = summaryOf(after, activeCount, stamp);
     const log = this.logs.handle(slot);
-    const pendingBefore = this.slots.writtenVersion(slot) > this.slots.version(slot);
+    const pendingBefore = written > this.slots.version(slot);
     const frameBytes = this.storage.writeLog(meta.id, stamp.version, op, summary, log);
     const grouped = (this.options.groupCommit ?? true) && op.t === 'append';
     if (!grouped) this.sync.syncUnderLock(slot, meta.id, log, stamp.version, pendingBefore);

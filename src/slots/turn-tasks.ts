@@ -207,10 +207,10 @@ export class TurnTasks {
       const stamp = { version: this.access.stampOf(at.slot).version + 1, updatedAt: Date.now() };
       this.access.setStamp(at.slot, stamp);
       const dto = contextDto(ctx, meta, stamp);
-      const events = stepEvents(before, dto, []);
+      // Events and JSON are built after the lock is released (plain objects by then).
       return () =>
         jsonFrame(
-          { outcome: 'ok', version: stamp.version, events },
+          { outcome: 'ok', version: stamp.version, events: stepEvents(before, dto, []) },
           { context: dto, messages: [] },
         );
     });
@@ -246,12 +246,14 @@ export class TurnTasks {
   ): () => ArrayBuffer {
     const { stamp, meta: after, summary } = this.access.commit(ctx, meta, op);
     const dto = contextDto(ctx, after, stamp);
-    const events = stepEvents(meta, dto, how === 'appended' ? messages : []);
-    return () =>
-      jsonFrame(
+    // Events and JSON are built after the lock is released (plain objects by then).
+    return () => {
+      const events = stepEvents(meta, dto, how === 'appended' ? messages : []);
+      return jsonFrame(
         { outcome: 'ok', version: stamp.version, summary, events },
         { context: dto, messages },
       );
+    };
   }
 }
 

@@ -1,14 +1,9 @@
-import type { ServerResponse } from 'node:http';
 import { Hono } from 'hono';
 import { AppError, badRequest, notFound } from '../../errors.js';
 import { SseStream } from '../../events/sse-stream.js';
 import { requireUuid } from '../../model/validate.js';
 import type { AppDeps, AppEnv } from '../env.js';
-
-/** What @hono/node-server passes as `c.env`: the Node request and response. */
-interface NodeBindings {
-  outgoing?: ServerResponse;
-}
+import { alreadySent, nodeResponse, requestHeader } from '../node-io.js';
 
 /**
  * `GET /v1/contexts/{id}/events`: Server-Sent Events (`state`, `message`, `delta`), each
@@ -24,24 +19,21 @@ export function eventRoutes(deps: AppDeps): Hono<AppEnv> {
   app.get('/:id/events', (c) => {
     const id = requireUuid(c.req.param('id'));
     if (!index.has(id)) throw notFound(`context ${id} not found`);
-    const raw = c.req.header('last-event-id') ?? c.req.query('last_event_id');
+    const raw = requestHeader(c, 'last-event-id') ?? c.req.query('last_event_id');
     if (raw !== undefined && !/^\d{1,15}$/.test(raw)) {
       throw badRequest('Last-Event-ID must be a non-negative integer', 'invalid_query');
     }
     const lastEventId = raw === undefined ? undefined : Number(raw);
-    const res = (c.env as NodeBindings | undefined)?.outgoing;
+    const res = nodeResponse(c);
     if (res === undefined) {
       throw new AppError(501, 'not_implemented', 'event streams need the Node HTTP server');
     }
-    res.writeHead(200, {
-      'content-type': 'text/event-stream',
-      'cache-control': 'no-cache',
-      'x-trace-id': c.get('traceId'),
-    });
+    // X-Trace-Id is already on `res` (the trace middleware sets it there).
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
     res.flushHeaders();
     new SseStream(res, events, id, lastEventId, sse);
     // The response is the stream above: tell the adapter it has been sent.
-    return new Response(null, { headers: { 'x-hono-already-sent': 'true' } });
+    return alreadySent(200);
   });
 
   return app;
