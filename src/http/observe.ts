@@ -51,7 +51,7 @@ export function requestRecorder(
   return (method, route, path, status, ms, traceId) => {
     metrics?.series(method, route, status).observe(ms / 1000);
     if (accessLog) {
-      // The line every other line of the request carries its trace id in (src/http/trace.ts).
+      // Stamped with the trace id, as every line of the request is (src/http/trace.ts).
       (traceId === undefined ? log : log.child({ traceId })).debug(
         { method, route, path, status, durationMs: ms },
         'request',
