@@ -1,8 +1,8 @@
 import { mkdirSync } from 'node:fs';
-import type { Server } from 'node:http';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
-import { serve } from '@hono/node-server';
+import { getRequestListener } from '@hono/node-server';
 import type { Hono } from 'hono';
 import { AnswerCache } from './cache/answer-cache.js';
 import { registerAnswerCacheMetrics } from './cache/answer-cache-metrics.js';
@@ -17,6 +17,8 @@ import { SseStreams } from './events/sse-stream.js';
 import { createApp } from './http/app.js';
 import { answerClientError } from './http/client-error.js';
 import type { AppEnv } from './http/env.js';
+import { FastReads } from './http/fast-reads.js';
+import { requestRecorder } from './http/observe.js';
 import { drainHttp } from './http/shutdown.js';
 import { createProvider } from './llm/create-provider.js';
 import { createLogger, type Logger } from './log.js';
@@ -54,14 +56,25 @@ const INITIAL_ARENA_BYTES = 8 * 1024 * 1024;
 /** How long aborted turns may take to store their Failed state at shutdown. */
 const TURN_SETTLE_MS = 2_000;
 
-/** Wires the server together: storage index, shared memory, worker pool, HTTP. */
-export async function startServer(config: Config): Promise<RunningServer> {
-  const { app, log, metrics, sse, engine, startup, stop } = await buildServer(config);
-  const server = await new Promise<ReturnType<typeof serve>>((resolveServer, reject) => {
-    const s = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, () =>
-      resolveServer(s),
-    );
-    s.once('error', reject);
+/**
+ * Wires the server together: storage index, shared memory, worker pool, HTTP.
+ * `fastReads: false` (tests only) leaves every request to hono.
+ */
+export async function startServer(
+  config: Config,
+  options: { fastReads?: boolean } = {},
+): Promise<RunningServer> {
+  const { app, log, metrics, sse, engine, startup, stop, fastReads } = await buildServer(config);
+  // What @hono/node-server's `serve` does, with the fast read path ahead of its listener.
+  const hono = getRequestListener(app.fetch, { hostname: config.host });
+  const fast = options.fastReads === false ? undefined : fastReads;
+  const server = createServer(fast?.before(hono) ?? hono);
+  await new Promise<void>((listening, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => {
+      server.off('error', reject);
+      listening();
+    });
   });
   server.on('clientError', answerClientError);
   const address = server.address() as AddressInfo;
@@ -75,7 +88,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
     metrics,
     close: async () => {
       const stopping = performance.now();
-      await drainHttp(server as Server, sse, engine, config.shutdownTimeoutMs, log);
+      await drainHttp(server, sse, engine, config.shutdownTimeoutMs, log);
       // Turns whose client left hold no connection: they get what remains of the timeout,
       // then are aborted and stored Failed while the workers still run.
       await stop(Math.max(0, config.shutdownTimeoutMs - (performance.now() - stopping)));
@@ -94,6 +107,8 @@ export interface ServerApp {
   startup: Record<string, unknown>;
   /** Lets running turns finish for `turnsMs` (then aborts them), stops the workers. */
   stop(turnsMs: number): Promise<void>;
+  /** Cached reads answered before hono; undefined when it could answer none. */
+  fastReads: FastReads | undefined;
 }
 
 /** Everything but the socket; in-process tests drive the app with `app.request()`. */
@@ -198,6 +213,7 @@ export async function buildServer(config: Config): Promise<ServerApp> {
   });
   registerSseMetrics(metrics.registry, sse, events);
   registerAnswerCacheMetrics(metrics.registry, answers);
+  const httpMetrics = config.httpMetrics ? new HttpMetrics(metrics.registry) : undefined;
   const app = createApp({
     config,
     log,
@@ -211,8 +227,19 @@ export async function buildServer(config: Config): Promise<ServerApp> {
     events,
     sse,
     metrics: metrics.registry,
-    httpMetrics: config.httpMetrics ? new HttpMetrics(metrics.registry) : undefined,
+    httpMetrics,
   });
+  // Cached answers are served only by main-thread reads.
+  const fastReads =
+    mainThreadReads !== undefined && answers.enabled
+      ? new FastReads({
+          contexts,
+          apiToken: config.apiToken,
+          record: requestRecorder(log, httpMetrics),
+          defaultHost: config.host,
+        })
+      : undefined;
+  fastReads?.register(metrics.registry);
 
   return {
     app,
@@ -234,5 +261,6 @@ export async function buildServer(config: Config): Promise<ServerApp> {
       supervisor.stop();
       await pool.close();
     },
+    fastReads,
   };
 }

@@ -1,6 +1,7 @@
 import type { ReplyHead } from '../protocol/reply-frame.js';
 import type { SlotTable } from '../shm/slot-table.js';
 import { SlotStatus } from '../shm/slot-table.js';
+import { etagOf } from '../slots/dto.js';
 
 /**
  * The version of a slot's context that readers may see. The one place the answer cache
@@ -19,7 +20,13 @@ export interface CachedAnswer {
   readonly head: ReplyHead;
 }
 
-interface Entry extends CachedAnswer {
+/** A cached answer as a lookup returns it: with its ETag, made once when it was kept. */
+export interface HeldAnswer extends CachedAnswer {
+  /** `"<version>"` for an answer whose head names a version (DTO, state); a page has none. */
+  readonly etag: string | undefined;
+}
+
+interface Entry extends HeldAnswer {
   /** The cache's tick at its last use (least recently used goes first). */
   used: number;
 }
@@ -70,22 +77,25 @@ export class AnswerCache {
   }
 
   /** The cached answer to `query` of the context in `slot` at `gen`, if still current. */
-  get(slot: number, gen: number, query: string): CachedAnswer | undefined {
+  get(slot: number, gen: number, query: string): HeldAnswer | undefined {
+    const entry = this.find(slot, gen, query);
+    if (entry === undefined) this.#misses++;
+    return entry;
+  }
+
+  /**
+   * As `get`, but a miss is not counted: for a lookup ahead of the request's usual path
+   * (src/http/fast-reads.ts), which looks again, and counts, when this one misses.
+   */
+  find(slot: number, gen: number, query: string): HeldAnswer | undefined {
     const held = this.#bySlot[slot];
-    if (held === undefined) {
-      this.#misses++;
-      return undefined;
-    }
+    if (held === undefined) return undefined;
     if (held.gen !== gen || !this.current(slot, held)) {
       this.dropSlot(slot);
-      this.#misses++;
       return undefined;
     }
     const entry = held.answers.get(query);
-    if (entry === undefined) {
-      this.#misses++;
-      return undefined;
-    }
+    if (entry === undefined) return undefined;
     entry.used = ++this.#tick;
     this.#hits++;
     return entry;
@@ -108,7 +118,9 @@ export class AnswerCache {
     }
     const old = held.answers.get(query);
     if (old !== undefined) this.forget(old);
-    held.answers.set(query, { ...answer, used: ++this.#tick });
+    const { version } = answer.head;
+    const etag = version === undefined ? undefined : etagOf(version);
+    held.answers.set(query, { ...answer, etag, used: ++this.#tick });
     this.#bytes += size;
     this.#entries++;
     if (this.#bytes > this.maxBytes) this.evict();

@@ -7,7 +7,7 @@ import { bodyLimit } from './body-limit.js';
 import type { AppDeps, AppEnv } from './env.js';
 import { observeRequests } from './observe.js';
 import { branchRoutes } from './routes/branches.js';
-import { contextRoutes } from './routes/contexts.js';
+import { CONTEXTS_BASE, contextRoutes } from './routes/contexts.js';
 import { conversationRoutes } from './routes/conversation.js';
 import { eventRoutes } from './routes/events.js';
 import { faultInjectionRoutes } from './routes/fault-injection.js';
@@ -40,7 +40,7 @@ export function createApp(
   app.route('/', healthRoutes(deps));
   if (deps.metrics !== undefined) app.route('/', metricsRoutes(deps.metrics));
   app.route('/', openApiRoutes());
-  app.route('/v1/contexts', contextRoutes(deps));
+  app.route(CONTEXTS_BASE, contextRoutes(deps));
   app.route('/v1/contexts', branchRoutes(deps));
   app.route('/v1/contexts', conversationRoutes(deps));
   app.route('/v1/contexts', eventRoutes(deps));

@@ -15,13 +15,21 @@ const digest = (text: string): Buffer => createHash('sha256').update(text, 'utf8
  * leaks through the time a comparison takes.
  */
 export function bearerAuth(token: string): MiddlewareHandler<AppEnv> {
-  const expected = digest(token);
+  const accepts = bearerCheck(token);
   return async (c, next) => {
-    const given = BEARER.exec(requestHeader(c, 'authorization') ?? '')?.[1];
-    if (given === undefined || !timingSafeEqual(digest(given), expected)) {
+    if (!accepts(requestHeader(c, 'authorization'))) {
       c.header('WWW-Authenticate', 'Bearer');
       return c.json({ error: 'a valid bearer token is required', code: 'unauthorized' }, 401);
     }
     await next();
+  };
+}
+
+/** Whether an `Authorization` header value carries `token` (see `bearerAuth`). */
+export function bearerCheck(token: string): (authorization: string | undefined) => boolean {
+  const expected = digest(token);
+  return (authorization) => {
+    const given = BEARER.exec(authorization ?? '')?.[1];
+    return given !== undefined && timingSafeEqual(digest(given), expected);
   };
 }

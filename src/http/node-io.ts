@@ -27,7 +27,11 @@ export function nodeResponse(c: Context): ServerResponse | undefined {
  */
 export function requestHeader(c: Context, name: string): string | undefined {
   const incoming = nodeOf(c)?.incoming;
-  if (incoming === undefined) return c.req.header(name);
+  return incoming === undefined ? c.req.header(name) : rawHeader(incoming, name);
+}
+
+/** A header (`name` in lower case) of Node's request, as fetch would show it. */
+export function rawHeader(incoming: IncomingMessage, name: string): string | undefined {
   // The raw list, not `incoming.headers`: Node keeps only the first of some duplicated
   // headers (Authorization among them), fetch joins them all with ", "; so does this.
   const raw = incoming.rawHeaders;
@@ -83,6 +87,17 @@ export function sendDirect(
 ): Response | undefined {
   const res = nodeOf(c)?.outgoing;
   if (res === undefined || c.req.method === 'HEAD' || res.headersSent) return undefined;
+  writeDirect(res, head, body, parts);
+  return alreadySent(head.status);
+}
+
+/** The writing half of `sendDirect`, on Node's response itself (src/http/fast-reads.ts too). */
+export function writeDirect(
+  res: ServerResponse,
+  head: DirectHead,
+  body: Uint8Array | null,
+  parts?: ViewBody,
+): void {
   // Headers set on `res` before (the trace id) are merged in by Node.
   const headers: Record<string, string | number> = {};
   if (head.etag !== undefined) headers.etag = head.etag;
@@ -93,14 +108,14 @@ export function sendDirect(
     res.writeHead(head.status, headers);
     res.end();
     parts?.release();
-    return alreadySent(head.status);
+    return;
   }
   headers['content-type'] = 'application/json; charset=utf-8';
   headers['content-length'] = length;
   res.writeHead(head.status, headers);
   if (parts === undefined) {
     res.end(body);
-    return alreadySent(head.status);
+    return;
   }
   try {
     res.cork();
@@ -134,5 +149,4 @@ export function sendDirect(
     res.once('finish', once);
     res.once('close', once);
   }
-  return alreadySent(head.status);
 }

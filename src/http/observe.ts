@@ -17,18 +17,43 @@ export function observeRequests(
   log: Logger,
   metrics: HttpMetrics | undefined,
 ): MiddlewareHandler<AppEnv> | undefined {
-  const accessLog = log.isLevelEnabled('debug'); // read once: the level is fixed at start
-  if (metrics === undefined && !accessLog) return undefined;
+  const record = requestRecorder(log, metrics);
+  if (record === undefined) return undefined;
   return async (c, next) => {
     const start = performance.now();
     await next();
     const ms = performance.now() - start;
-    const route = routeTemplate(c);
-    const status = c.res.status;
-    metrics?.series(c.req.method, route, status).observe(ms / 1000);
+    record(c.req.method, routeTemplate(c), c.req.path, c.res.status, ms, c.get('traceId'));
+  };
+}
+
+/** Records one answered request: its metrics series and its access-log line. */
+export type RequestRecorder = (
+  method: string,
+  route: string,
+  path: string,
+  status: number,
+  ms: number,
+  traceId: string | undefined,
+) => void;
+
+/**
+ * What `observeRequests` records of each request, for it and for the requests answered
+ * before hono (src/http/fast-reads.ts); undefined when neither metrics nor the access log
+ * are wanted.
+ */
+export function requestRecorder(
+  log: Logger,
+  metrics: HttpMetrics | undefined,
+): RequestRecorder | undefined {
+  const accessLog = log.isLevelEnabled('debug'); // read once: the level is fixed at start
+  if (metrics === undefined && !accessLog) return undefined;
+  return (method, route, path, status, ms, traceId) => {
+    metrics?.series(method, route, status).observe(ms / 1000);
     if (accessLog) {
-      (c.get('log') ?? log).debug(
-        { method: c.req.method, route, path: c.req.path, status, durationMs: ms },
+      // Stamped with the trace id, as every line of the request is (src/http/trace.ts).
+      (traceId === undefined ? log : log.child({ traceId })).debug(
+        { method, route, path, status, durationMs: ms },
         'request',
       );
     }

@@ -3,6 +3,7 @@ import { preconditionFailed } from '../errors.js';
 import type { Reply } from '../pool/context-pool.js';
 import { httpOfFailure } from '../protocol/error-mapping.js';
 import type { Outcome, ReplyHead, ViewBody } from '../protocol/reply-frame.js';
+import { etagOf } from '../slots/dto.js';
 import { type DirectHead, requestHeader, sendDirect } from './node-io.js';
 
 const STATUS_OF: Record<Exclude<Outcome, 'failed'>, number> = {
@@ -10,11 +11,6 @@ const STATUS_OF: Record<Exclude<Outcome, 'failed'>, number> = {
   created: 201,
   deleted: 204,
 };
-
-/** A context version as its ETag. */
-export function etagOf(version: number): string {
-  return `"${version}"`;
-}
 
 /**
  * The HTTP status and headers a reply head stands for: the one place a worker's answer
@@ -74,18 +70,26 @@ function sendViews(c: Context, http: DirectHead, views: ViewBody): Response {
 /** A GET whose `If-None-Match` names the reply's ETag answers 304 with no body. */
 export function sendConditional(c: Context, reply: Reply): Response {
   const http = httpOf(reply.head);
+  const unchanged = notModified(http, requestHeader(c, 'if-none-match'));
+  if (unchanged === undefined) return sendHttp(c, http, reply);
+  reply.views?.release();
+  const direct = sendDirect(c, unchanged, null);
+  if (direct !== undefined) return direct;
+  c.header('ETag', unchanged.etag);
+  return c.body(null, 304);
+}
+
+/**
+ * The 304 that answers a conditional GET instead of `http` (a 200 with an ETag) when its
+ * `If-None-Match` names that ETag; undefined when `http` is the answer.
+ */
+export function notModified(
+  http: DirectHead,
+  ifNoneMatch: string | undefined,
+): (DirectHead & { etag: string }) | undefined {
   const etag = http.etag;
-  if (http.status === 200 && etag !== undefined) {
-    const ifNoneMatch = requestHeader(c, 'if-none-match');
-    if (ifNoneMatch !== undefined && etagListIncludes(ifNoneMatch, etag)) {
-      reply.views?.release();
-      const direct = sendDirect(c, { status: 304, etag }, null);
-      if (direct !== undefined) return direct;
-      c.header('ETag', etag);
-      return c.body(null, 304);
-    }
-  }
-  return sendHttp(c, http, reply);
+  if (http.status !== 200 || etag === undefined || ifNoneMatch === undefined) return undefined;
+  return etagListIncludes(ifNoneMatch, etag) ? { status: 304, etag } : undefined;
 }
 
 function etagListIncludes(list: string, etag: string): boolean {

@@ -6,6 +6,14 @@ import { nodeResponse, requestHeader } from './node-io.js';
 
 const TRACE_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
+/** The response header that echoes the trace id. */
+export const TRACE_HEADER = 'X-Trace-Id';
+
+/** A request's trace id: its `X-Trace-Id` when well formed, else a new one. */
+export function traceIdOf(given: string | undefined): string {
+  return given !== undefined && TRACE_ID.test(given) ? given : randomUUID();
+}
+
 /**
  * Reads `X-Trace-Id` (or makes one), echoes it on the response, and gives the request a
  * logger that stamps it on every line.
@@ -14,15 +22,14 @@ export function traceId(log: Logger): MiddlewareHandler<AppEnv> {
   // Not an async function: it returns the rest of the chain's promise instead of awaiting
   // it, one promise less per request.
   return (c, next) => {
-    const given = requestHeader(c, 'x-trace-id');
-    const id = given !== undefined && TRACE_ID.test(given) ? given : randomUUID();
+    const id = traceIdOf(requestHeader(c, 'x-trace-id'));
     c.set('traceId', id);
     c.set('log', lazyChild(log, id));
     // On Node's response itself when there is one: it joins whatever headers the answer
     // is written with, without a fetch Headers object per request.
     const res = nodeResponse(c);
-    if (res !== undefined) res.setHeader('X-Trace-Id', id);
-    else c.header('X-Trace-Id', id);
+    if (res !== undefined) res.setHeader(TRACE_HEADER, id);
+    else c.header(TRACE_HEADER, id);
     return next();
   };
 }

@@ -29,9 +29,15 @@ export function isUuid(value: string): boolean {
   return UUID.test(value);
 }
 
+/** A UUID as ids are kept (lower case); undefined for anything else. */
+export function canonicalUuid(value: string): string | undefined {
+  return isUuid(value) ? value.toLowerCase() : undefined;
+}
+
 export function requireUuid(value: string, what = 'context id'): string {
-  if (!isUuid(value)) throw badRequest(`${what} must be a UUID, got "${value}"`, 'invalid_id');
-  return value.toLowerCase();
+  const id = canonicalUuid(value);
+  if (id === undefined) throw badRequest(`${what} must be a UUID, got "${value}"`, 'invalid_id');
+  return id;
 }
 
 export function requireObject(body: unknown, what = 'request body'): Json {

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { HeldAnswer } from '../cache/answer-cache.js';
 import { ContextGoneError, type Lease, type ResidentSet } from '../cache/resident-set.js';
 import type { SummaryIndex } from '../catalog/summary-index.js';
 import { AppError, notFound } from '../errors.js';
@@ -77,6 +78,22 @@ export class ContextService {
       }
       publishChanges(this.events, id, reply);
       return reply;
+    } finally {
+      lease.release();
+    }
+  }
+
+  /**
+   * The answer to a read of context `id` when the answer cache holds it and the context is
+   * resident: no wait, no lock, no dispatch. Undefined otherwise, with nothing counted
+   * (the caller then goes through `run`); a hit counts as `run` counts it.
+   */
+  cachedRead(id: string, query: ReadQuery): HeldAnswer | undefined {
+    if (this.mainThreadReads === undefined || !this.index.has(id)) return undefined;
+    const lease = this.residents.tryAcquire(id);
+    if (lease === undefined) return undefined;
+    try {
+      return this.mainThreadReads.cached(lease.slot, lease.gen, query);
     } finally {
       lease.release();
     }

@@ -1,4 +1,4 @@
-import type { AnswerCache } from '../cache/answer-cache.js';
+import type { AnswerCache, HeldAnswer } from '../cache/answer-cache.js';
 import type { Reply } from '../pool/context-pool.js';
 import { failureReply, type ViewBody } from '../protocol/reply-frame.js';
 import { TaskError } from '../protocol/task-error.js';
@@ -65,6 +65,17 @@ export class MainThreadReads {
       this.arena.unpinReads(token);
     };
     return { chunks, length: page.length, release };
+  }
+
+  /**
+   * The answer cache's current answer to `query`, counted as a read served here; on a miss
+   * nothing is counted (the caller then reads through `tryRead`, which counts it).
+   */
+  cached(slot: number, gen: number, query: ReadQuery): HeldAnswer | undefined {
+    if (!this.answers?.enabled) return undefined;
+    const hit = this.answers.find(slot, gen, queryKey(query));
+    if (hit !== undefined) this.afterRead(query.op);
+    return hit;
   }
 
   tryRead(slot: number, gen: number, query: ReadQuery): Reply | undefined {

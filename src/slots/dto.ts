@@ -56,8 +56,8 @@ export function summaryOf(meta: ContextMeta, messageCount: number, stamp: Stamp)
 }
 
 /**
- * A version quoted as in an ETag, for the If-Match failure message. (The read path's legacy
- * heads use it too, until they say `version`; the ETag header is src/http/reply.ts's.)
+ * A context version as its ETag, `"<version>"`: the `ETag` header (src/http/reply.ts, and
+ * kept with each cached answer), and the If-Match failure message.
  */
 export function etagOf(version: number): string {
   return `"${version}"`;

@@ -33,14 +33,15 @@ export function useDataDir(prefix?: string): { dir: string } {
 }
 
 /**
- * Starts the real server (`node dist/src/main.js`) on an ephemeral loopback port and
- * resolves once it logs that it is listening.
+ * Starts the real server (`node dist/src/main.js`, or the script and arguments `entry`
+ * names) on an ephemeral loopback port and resolves once it logs that it is listening.
  */
 export async function startServerProcess(
   dataDir: string,
   env: Record<string, string> = {},
+  entry: readonly string[] = [MAIN],
 ): Promise<ServerProcess> {
-  const proc = spawn(process.execPath, [MAIN, '--port', '0', '--data-dir', dataDir], {
+  const proc = spawn(process.execPath, [...entry, '--port', '0', '--data-dir', dataDir], {
     env: {
       ...process.env,
       HOST: '127.0.0.1',

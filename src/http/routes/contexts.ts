@@ -11,6 +11,19 @@ import { contextRequest } from '../context-request.js';
 import type { AppDeps, AppEnv } from '../env.js';
 import { ifMatchVersion, sendConditional, sendReply } from '../reply.js';
 
+/** Where `contextRoutes` are mounted. */
+export const CONTEXTS_BASE = '/v1/contexts';
+
+/**
+ * The reads src/http/fast-reads.ts also answers (from the answer cache, before hono):
+ * their route label in the metrics and access log is `CONTEXTS_BASE` + the path.
+ */
+export const CONTEXT_READS = {
+  getContext: '/:id',
+  getState: '/:id/state',
+  listMessages: '/:id/messages',
+} as const;
+
 /** `/v1/contexts` and `/v1/contexts/{id}`, including messages and state. */
 export function contextRoutes(deps: AppDeps): Hono<AppEnv> {
   const { contexts: service, index, prompts } = deps;
@@ -36,7 +49,7 @@ export function contextRoutes(deps: AppDeps): Hono<AppEnv> {
     return c.json({ contexts, total: index.size, limit, offset });
   });
 
-  app.get('/:id', async (c) => {
+  app.get(CONTEXT_READS.getContext, async (c) => {
     const { run } = contextRequest(c, service);
     return sendConditional(c, await run({ op: 'getContext' }));
   });
@@ -56,12 +69,12 @@ export function contextRoutes(deps: AppDeps): Hono<AppEnv> {
     return sendReply(c, await run({ op: 'deleteContext', ifMatch }));
   });
 
-  app.get('/:id/state', async (c) => {
+  app.get(CONTEXT_READS.getState, async (c) => {
     const { run } = contextRequest(c, service);
     return sendConditional(c, await run({ op: 'getState' }));
   });
 
-  app.get('/:id/messages', async (c) => {
+  app.get(CONTEXT_READS.listMessages, async (c) => {
     const { run } = contextRequest(c, service);
     const query = c.req.query();
     const { limit, offset } = parsePaging(query);
