@@ -55,6 +55,9 @@ export async function startTestPostgres(): Promise<TestPostgres> {
       ['-c', 'listen_addresses=127.0.0.1'],
       ['-c', 'unix_socket_directories='],
       ['-c', 'fsync=off'], // tests do not survive power loss; a durable server keeps fsync on
+      // A prepared transaction's locks outlive its session and a restart: the outage test
+      // holds one so that a call is deterministically waiting when the server stops.
+      ['-c', 'max_prepared_transactions=4'],
     ].flat(),
     onLog: () => {},
     onError: () => {},
