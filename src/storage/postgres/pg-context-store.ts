@@ -62,6 +62,7 @@ const APPEND_ATTEMPTS = 3;
 export class PostgresContextStore implements ContextStore {
   readonly provider = 'postgres';
   private readonly totals: StorageStats = zeroStorageStats();
+  private closing: Promise<void> | null = null;
 
   private constructor(private readonly pool: pg.Pool) {}
 
@@ -419,8 +420,10 @@ export class PostgresContextStore implements ContextStore {
     return { ...this.totals };
   }
 
-  async close() {
-    await this.pool.end();
+  /** Waits for calls in flight (each bounded by the query timeout), then disconnects. */
+  close(): Promise<void> {
+    this.closing ??= this.pool.end();
+    return this.closing;
   }
 
   /** Runs `fn` on a pooled connection; failures become storage errors (see pg-errors.ts). */
