@@ -75,10 +75,14 @@ export class FileContextStore implements ContextStore {
     return this.newEpoch(id);
   }
 
+  /**
+   * Reads the context whole once (FileStorage.load), which drops a torn tail a crash left
+   * and syncs the log: appends written after a torn frame would make the log unreadable.
+   */
   async claim(id: string, owner: string) {
     this.checkOpen();
     void owner;
-    if (!this.storage.exists(id)) throw new StorageNotFoundError(id);
+    if (this.storage.load(id) === null) throw new StorageNotFoundError(id);
     return this.newEpoch(id);
   }
 

@@ -6,6 +6,7 @@ import { PromptLibrary } from '../../../src/prompts/prompt-library.js';
 import { StorageFencedError } from '../../../src/storage/errors.js';
 import { FileContextStore } from '../../../src/storage/file-context-store.js';
 import { FileStorage } from '../../../src/storage/file-storage.js';
+import { contextPaths } from '../../../src/storage/paths.js';
 import { opsRange, runStoreContract, snapshotOf, summaryAt } from './store-contract.js';
 
 const dirs: string[] = [];
@@ -53,5 +54,23 @@ describe('FileContextStore over the files the server writes', () => {
     await second.appendOps(id, claimed, opsRange(id, 2, 2));
     expect((await second.load(id))?.version).toBe(2);
     await second.close();
+  });
+
+  it('claiming after a crash drops a torn tail first, so the next run does not follow it', async () => {
+    const dir = newDir();
+    const first = await FileContextStore.open({ dir });
+    const id = '00000000-0000-4000-8000-000000000003';
+    const epoch = await first.create(id, 'i1', snapshotOf('v0'), summaryAt(id, 0));
+    await first.appendOps(id, epoch, opsRange(id, 1, 2));
+    await first.close();
+    // A crash mid-write: the start of a frame header (length 100) and nothing more.
+    fs.appendFileSync(contextPaths(path.join(dir, 'contexts'), id).log, Buffer.from([100, 0, 0]));
+    const second = await FileContextStore.open({ dir });
+    const claimed = await second.claim(id, 'i1');
+    await second.appendOps(id, claimed, opsRange(id, 3, 4));
+    await second.close();
+    const third = await FileContextStore.open({ dir });
+    expect((await third.load(id))?.ops.map((op) => op.version)).toEqual([1, 2, 3, 4]);
+    await third.close();
   });
 });
