@@ -93,7 +93,9 @@ export async function startTestPostgres(): Promise<TestPostgres> {
       });
       await admin.connect();
       try {
-        await admin.query(`CREATE DATABASE ${name}`);
+        // FILE_COPY: copies the template's files after a checkpoint (cheap with fsync off), where
+        // the default WAL_LOG writes the whole template through the WAL (~0.5 s).
+        await admin.query(`CREATE DATABASE ${name} STRATEGY FILE_COPY`);
       } finally {
         await admin.end();
       }
