@@ -434,11 +434,18 @@ export class PostgresContextStore implements ContextStore {
     } catch (err) {
       throw toStorageError(err, what);
     }
+    // pg emits a connection lost between two queries of a checked-out client as an 'error'
+    // event (the pool listens only while it is idle): unheard, it would crash the process.
+    // The next query fails with "not queryable", which maps to unavailable.
+    const ignore = () => {};
+    client.on('error', ignore);
     try {
       const result = await fn(client);
+      client.removeListener('error', ignore);
       client.release();
       return result;
     } catch (err) {
+      client.removeListener('error', ignore);
       // After a timeout or a lost socket the connection's state is unknown: drop it, never
       // hand it to the next call.
       client.release(err instanceof Error ? err : true);
