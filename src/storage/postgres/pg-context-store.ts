@@ -220,8 +220,9 @@ export class PostgresContextStore implements ContextStore {
   async compact(id: string, fence: number, snapshot: unknown, summary: ContextSummary) {
     const at = isoMillis(summary);
     const bytes = encode(snapshot);
+    let changed: number;
     try {
-      const changed = await this.query('compact', async (client) => {
+      changed = await this.query('compact', async (client) => {
         const result = await client.query<{ n: string }>(
           `WITH c AS (
              UPDATE contexts
@@ -238,13 +239,13 @@ export class PostgresContextStore implements ContextStore {
         );
         return Number(result.rows[0]?.n ?? 0);
       });
-      if (changed === 0) {
-        const head = await this.head(id, fence);
-        throw compactNotAtHead(id, summary.version, head.version);
-      }
     } catch (err) {
-      this.totals.compactionFailures++;
+      this.totals.compactionFailures++; // as FileStorage counts: the write itself failed
       throw err;
+    }
+    if (changed === 0) {
+      const head = await this.head(id, fence);
+      throw compactNotAtHead(id, summary.version, head.version);
     }
     this.totals.compactions++;
     this.totals.compactBytes += bytes.length;
