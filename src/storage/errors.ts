@@ -3,13 +3,19 @@
  * - 'storage_error': an I/O failure (the fs error is the `cause`);
  * - 'storage_corrupt': a file failed validation and was left untouched for inspection;
  * - 'storage_conflict': create() of an id that exists;
- * - 'storage_not_found': append()/compact() of an id that does not exist.
+ * - 'storage_not_found': append()/compact() of an id that does not exist;
+ * - 'storage_fenced': a ContextStore write whose owner epoch is no longer current (another
+ *   instance claimed the context); nothing was committed;
+ * - 'storage_unavailable': a ContextStore could not reach its database, or it did not
+ *   answer within the configured bound; a write's outcome is unknown (it may have landed).
  */
 export type StorageErrorCode =
   | 'storage_error'
   | 'storage_corrupt'
   | 'storage_conflict'
-  | 'storage_not_found';
+  | 'storage_not_found'
+  | 'storage_fenced'
+  | 'storage_unavailable';
 
 export class StorageError extends Error {
   readonly code: StorageErrorCode = 'storage_error';
@@ -38,8 +44,11 @@ export class StorageCorruptError extends StorageError {
 export class StorageConflictError extends StorageError {
   override readonly code = 'storage_conflict';
 
-  constructor(readonly id: string) {
-    super(`context ${id} already exists`);
+  constructor(
+    readonly id: string,
+    message = `context ${id} already exists`,
+  ) {
+    super(message);
     this.name = 'StorageConflictError';
   }
 }
@@ -47,9 +56,34 @@ export class StorageConflictError extends StorageError {
 export class StorageNotFoundError extends StorageError {
   override readonly code = 'storage_not_found';
 
-  constructor(readonly id: string) {
-    super(`context ${id} does not exist`);
+  constructor(
+    readonly id: string,
+    message = `context ${id} does not exist`,
+  ) {
+    super(message);
     this.name = 'StorageNotFoundError';
+  }
+}
+
+export class StorageFencedError extends StorageError {
+  override readonly code = 'storage_fenced';
+
+  constructor(
+    readonly id: string,
+    /** The epoch the caller wrote with. */
+    readonly fence: number,
+  ) {
+    super(`context ${id}: owner epoch ${fence} is no longer current; nothing was committed`);
+    this.name = 'StorageFencedError';
+  }
+}
+
+export class StorageUnavailableError extends StorageError {
+  override readonly code = 'storage_unavailable';
+
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StorageUnavailableError';
   }
 }
 
