@@ -22,7 +22,7 @@ import {
 } from '../store-checks.js';
 import type { ContextSummary, StorageStats } from '../types.js';
 import { zeroStorageStats } from '../types.js';
-import { toStorageError } from './pg-errors.js';
+import { connectionSuspect, toStorageError } from './pg-errors.js';
 import { migrate } from './pg-schema.js';
 
 export interface PostgresStoreOptions {
@@ -448,8 +448,9 @@ export class PostgresContextStore implements ContextStore {
     } catch (err) {
       client.removeListener('error', ignore);
       // After a timeout or a lost socket the connection's state is unknown: drop it, never
-      // hand it to the next call.
-      client.release(err instanceof Error ? err : true);
+      // hand it to the next call. An error the server answered (bad data, a constraint)
+      // leaves it healthy: keep it.
+      client.release(connectionSuspect(err) ? (err instanceof Error ? err : true) : undefined);
       throw toStorageError(err, what);
     }
   }
