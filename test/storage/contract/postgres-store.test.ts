@@ -94,7 +94,17 @@ describe('PostgresContextStore', () => {
         }
       }
     })();
-    while (acknowledged < 5) await new Promise((r) => setTimeout(r, 5));
+    // Claim once a few appends were acknowledged: bounded by a deadline, and not past the
+    // end of the appends (fenced or done).
+    let appendsOver = false;
+    void appending.finally(() => {
+      appendsOver = true;
+    });
+    const deadline = performance.now() + 10_000;
+    while (acknowledged < 5 && !appendsOver && fenced === null && performance.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    expect(acknowledged).toBeGreaterThanOrEqual(5);
     const claimed = await b.claim(id, 'b');
     await appending;
     expect(fenced).toBeInstanceOf(StorageFencedError);
@@ -103,6 +113,44 @@ describe('PostgresContextStore', () => {
     expect(loaded?.epoch).toBe(claimed);
     await b.appendOps(id, claimed, opsRange(id, acknowledged + 1, acknowledged + 1));
     await Promise.all([a.close(), b.close()]);
+  });
+
+  it('races claims against appendOps: each append lands whole before the claim, or is fenced with nothing stored', async () => {
+    const url = await server.newDatabase();
+    const [a, b] = await Promise.all([open(url), open(url)]);
+    const outcomes = { landed: 0, fenced: 0 };
+    // Bounded: 30 contexts, one append of 3 ops and one claim each, started together.
+    for (let i = 0; i < 30; i++) {
+      const id = randomUUID();
+      const epoch = await a.create(id, 'a', snapshotOf('v0'), summaryAt(id, 0));
+      const [append, claim] = await Promise.allSettled([
+        a.appendOps(id, epoch, opsRange(id, 1, 3)),
+        b.claim(id, 'b'),
+      ]);
+      expect(claim.status).toBe('fulfilled');
+      const loaded = await b.load(id);
+      expect(loaded?.epoch).toBe((claim as PromiseFulfilledResult<number>).value);
+      if (append.status === 'fulfilled') {
+        outcomes.landed++;
+        expect(loaded?.ops.map((op) => op.version)).toEqual([1, 2, 3]);
+      } else {
+        outcomes.fenced++;
+        expect(append.reason).toBeInstanceOf(StorageFencedError);
+        expect(loaded?.ops).toEqual([]);
+      }
+    }
+    expect(outcomes.landed + outcomes.fenced).toBe(30);
+    await Promise.all([a.close(), b.close()]);
+  });
+
+  it('refuses to start on a database whose schema is newer than this release knows', async () => {
+    const url = await server.newDatabase();
+    await (await open(url)).close();
+    const client = new pg.Client(url);
+    await client.connect();
+    await client.query('INSERT INTO schema_migrations (version) VALUES ($1)', [SCHEMA_VERSION + 1]);
+    await client.end();
+    await expect(open(url)).rejects.toThrow(/newer than this release knows/);
   });
 
   it('answers unavailable within the query bound when a write waits, and a re-send settles it', async () => {
@@ -121,9 +169,10 @@ describe('PostgresContextStore', () => {
     const { err, ms } = await failure(store.appendOps(id, epoch, opsRange(id, 3, 4)), since);
     expect(err).toBeInstanceOf(StorageUnavailableError);
     expect(ms).toBeLessThan(BOUNDS.queryTimeoutMs + SLACK_MS);
-    // The abandoned statement is still queued on the server: once the row is free it may
-    // commit. The caller cannot know, so it sends the same run again: it resolves either
-    // way, and the ops are stored once.
+    // The server's lock_timeout (set a little below the client's bound) normally cancels
+    // the statement first; if the client's bound fires first, the abandoned statement may
+    // still commit once the row is free. Either way the caller sends the same run again:
+    // it resolves, and the ops are stored once.
     await blocker.query('COMMIT');
     await blocker.end();
     await store.appendOps(id, epoch, opsRange(id, 3, 4));

@@ -149,7 +149,7 @@ export function runStoreContract({ name, newStore }: StoreContractOptions): void
       await expect(store.claim(randomUUID(), 'i1')).rejects.toBeInstanceOf(StorageNotFoundError);
     });
 
-    it('fences a stale owner racing the current one: only the current run lands', async () => {
+    it('fences a stale owner appending alongside the current one (claimed before both): only the current run lands', async () => {
       const { id, epoch: stale } = await created('i1');
       const current = await store.claim(id, 'i2');
       const [staleResult, currentResult] = await Promise.allSettled([
