@@ -143,6 +143,27 @@ describe('PostgresContextStore', () => {
     await Promise.all([a.close(), b.close()]);
   });
 
+  it('resolves a run whose last attempt lost to a concurrent identical re-send (the run is stored)', async () => {
+    const url = await server.newDatabase();
+    const [a, b] = await Promise.all([open(url), open(url)]);
+    const id = randomUUID();
+    const epoch = await a.create(id, 'a', snapshotOf('v0'), summaryAt(id, 0));
+    const run = opsRange(id, 1, 3);
+    // Before each of a's append statements, b stores the run's next op identically, so every
+    // attempt finds the version moved; after the last, the whole run is stored.
+    const inner = a as unknown as { query: (what: string, fn: unknown) => Promise<unknown> };
+    const query = inner.query.bind(a);
+    let sent = 0;
+    inner.query = async (what, fn) => {
+      if (what === 'append' && sent < run.length) await b.appendOps(id, epoch, [run[sent++]!]);
+      return query(what, fn);
+    };
+    await a.appendOps(id, epoch, run);
+    expect(sent).toBe(3);
+    expect((await a.load(id))?.ops.map((op) => op.version)).toEqual([1, 2, 3]);
+    await Promise.all([a.close(), b.close()]);
+  });
+
   it('refuses to start on a database whose schema is newer than this release knows', async () => {
     const url = await server.newDatabase();
     await (await open(url)).close();
