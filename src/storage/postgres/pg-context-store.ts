@@ -105,8 +105,8 @@ export class PostgresContextStore implements ContextStore {
       const result = await client.query<{ owner_epoch: string }>(
         `WITH c AS (
            INSERT INTO contexts
-             (id, owner, owner_epoch, version, snapshot_version, updated_at, message_count, summary)
-           VALUES ($1, $2, nextval('owner_epochs'), $3, $3, $4, $5, $6)
+             (id, owner, owner_epoch, version, updated_at, message_count, summary)
+           VALUES ($1, $2, nextval('owner_epochs'), $3, $4, $5, $6)
            ON CONFLICT (id) DO NOTHING
            RETURNING id, owner_epoch
          ), s AS (
@@ -220,7 +220,11 @@ export class PostgresContextStore implements ContextStore {
         owner_epoch: string;
         version: string;
         snapshot_version: string;
-      }>('SELECT owner_epoch, version, snapshot_version FROM contexts WHERE id = $1', [id]);
+      }>(
+        `SELECT c.owner_epoch, c.version, s.version AS snapshot_version
+         FROM contexts c JOIN snapshots s ON s.context_id = c.id WHERE c.id = $1`,
+        [id],
+      );
       return result.rows[0];
     });
     if (row === undefined) throw new StorageNotFoundError(id);
@@ -237,7 +241,7 @@ export class PostgresContextStore implements ContextStore {
         const result = await client.query<{ n: string }>(
           `WITH c AS (
              UPDATE contexts
-             SET snapshot_version = $3, updated_at = $4, message_count = $5, summary = $6
+             SET updated_at = $4, message_count = $5, summary = $6
              WHERE id = $1 AND owner_epoch = $2 AND version = $3
              RETURNING id
            ), s AS (

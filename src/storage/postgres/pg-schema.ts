@@ -43,6 +43,10 @@ const MIGRATIONS: readonly string[] = [
     bytes bytea NOT NULL              -- msgpack of { id, content }
   );
   `,
+  // 2: the snapshot's version lives in snapshots only (contexts kept a copy to keep in step).
+  `
+  ALTER TABLE contexts DROP COLUMN snapshot_version;
+  `,
 ];
 
 /** Arbitrary, fixed: the advisory lock key instances migrate under. */
