@@ -164,6 +164,18 @@ describe('PostgresContextStore', () => {
     await Promise.all([a.close(), b.close()]);
   });
 
+  it('tells the server timeouts a little below the client bound, so the server cancels first', async () => {
+    const store = await open(await server.newDatabase());
+    const pool = (store as unknown as { pool: pg.Pool }).pool;
+    const show = async (name: string) =>
+      (await pool.query<Record<string, string>>(`SHOW ${name}`)).rows[0]![name];
+    // queryTimeoutMs 1,500: a tenth below it.
+    expect(await show('statement_timeout')).toBe('1350ms');
+    expect(await show('lock_timeout')).toBe('1350ms');
+    expect(await show('idle_in_transaction_session_timeout')).toBe('1500ms');
+    await store.close();
+  });
+
   it('refuses to start on a database whose schema is newer than this release knows', async () => {
     const url = await server.newDatabase();
     await (await open(url)).close();
