@@ -68,6 +68,7 @@ export async function startServer(
   // What @hono/node-server's `serve` does, with the fast read path ahead of its listener.
   const hono = getRequestListener(app.fetch, { hostname: config.host });
   const fast = options.fastReads === false ? undefined : fastReads;
+  fast?.register(metrics.registry);
   const server = createServer(fast?.before(hono) ?? hono);
   await new Promise<void>((listening, reject) => {
     server.once('error', reject);
@@ -237,9 +238,9 @@ export async function buildServer(config: Config): Promise<ServerApp> {
           apiToken: config.apiToken,
           record: requestRecorder(log, httpMetrics),
           defaultHost: config.host,
+          log,
         })
       : undefined;
-  fastReads?.register(metrics.registry);
 
   return {
     app,

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Counter, type Registry } from 'prom-client';
+import type { Logger } from '../log.js';
 import { canonicalUuid, parsePaging, requireBranchName } from '../model/validate.js';
 import type { ContextService } from '../service/context-service.js';
 import type { ReadQuery } from '../slots/reads.js';
@@ -21,6 +22,8 @@ export interface FastReadDeps {
   record: RequestRecorder | undefined;
   /** The host the adapter assumes for a request without a Host header (HOST). */
   defaultHost: string;
+  /** Where a failure of this path is logged (the request then goes to hono, or is cut). */
+  log: Pick<Logger, 'error'>;
 }
 
 /** A read this path may answer: what to look up, and how hono would label and answer it. */
@@ -59,8 +62,7 @@ interface FastRead {
  * (routes/contexts.ts).
  */
 export class FastReads {
-  /** Requests answered here (`ccs_fast_reads_total`). */
-  answered = 0;
+  #answered = 0;
   readonly #authorized: ((authorization: string | undefined) => boolean) | undefined;
   readonly #hosts: AcceptedHosts;
 
@@ -69,10 +71,33 @@ export class FastReads {
     this.#hosts = new AcceptedHosts(deps.defaultHost);
   }
 
-  /** Node's request listener: answers what it can, and hands everything else to `hono`. */
+  /** Requests answered here (`ccs_fast_reads_total`). */
+  get answered(): number {
+    return this.#answered;
+  }
+
+  /**
+   * Node's request listener: answers what it can, and hands everything else to `hono`.
+   * It runs in Node's `request` event, where a throw would end the process: a failure
+   * before anything was sent hands the request to hono as if this path had not been
+   * tried; one after cuts the response (its head is out, so hono cannot answer).
+   */
   before(hono: RequestListener): RequestListener {
     return (req, res) => {
-      if (!this.answer(req, res)) hono(req, res);
+      let answered: boolean;
+      try {
+        answered = this.answer(req, res);
+      } catch (err) {
+        if (res.headersSent) {
+          this.deps.log.error({ err, url: req.url }, 'fast read failed mid-answer; cut');
+          res.destroy();
+          return;
+        }
+        this.deps.log.error({ err, url: req.url }, 'fast read failed; left to hono');
+        res.removeHeader(TRACE_HEADER);
+        answered = false;
+      }
+      if (!answered) hono(req, res);
     };
   }
 
@@ -84,7 +109,8 @@ export class FastReads {
     const authorized = this.#authorized;
     if (authorized !== undefined && !authorized(rawHeader(req, 'authorization'))) return false;
     const hit = this.deps.contexts.cachedRead(read.id, read.query);
-    if (hit === undefined) return false;
+    // Only a 200 is answered as one here; anything else is hono's (reply.ts maps it).
+    if (hit === undefined || hit.head.outcome !== 'ok') return false;
     const traceId = traceIdOf(rawHeader(req, 'x-trace-id'));
     res.setHeader(TRACE_HEADER, traceId);
     const ok: DirectHead = { status: 200, etag: hit.etag };
@@ -93,11 +119,11 @@ export class FastReads {
     writeDirect(res, head, hit.body);
     const ms = performance.now() - start;
     this.deps.record?.('GET', read.route, read.path, head.status, ms, traceId);
-    this.answered++;
+    this.#answered++;
     return true;
   }
 
-  /** `ccs_fast_reads_total` in `/metrics`. */
+  /** `ccs_fast_reads_total` in `/metrics` (register it only where this path is in use). */
   register(registry: Registry): void {
     const fast = this;
     new Counter({
@@ -184,21 +210,25 @@ const MAX_HOSTS = 64;
 /**
  * Host values the adapter accepts. @hono/node-server answers 400 (no body) when the URL it
  * builds from the Host header fails or names another host; this checks a value the same
- * way once and remembers it (clients send the same few).
+ * way once and remembers it if accepted (clients send the same few). Rejected values are
+ * not remembered: anyone can send many, and they would crowd out the good ones.
  */
-class AcceptedHosts {
-  readonly #known = new Map<string, boolean>();
+export class AcceptedHosts {
+  readonly #known = new Set<string>();
 
   constructor(private readonly defaultHost: string) {}
 
   accepts(header: string | undefined): boolean {
     const host = header || this.defaultHost;
-    let ok = this.#known.get(host);
-    if (ok === undefined) {
-      ok = adapterAccepts(host);
-      if (this.#known.size < MAX_HOSTS) this.#known.set(host, ok);
-    }
-    return ok;
+    if (this.#known.has(host)) return true;
+    if (!adapterAccepts(host)) return false;
+    if (this.#known.size < MAX_HOSTS) this.#known.add(host);
+    return true;
+  }
+
+  /** How many accepted values are remembered. */
+  get remembered(): number {
+    return this.#known.size;
   }
 }
 

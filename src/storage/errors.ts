@@ -2,12 +2,18 @@
  * Storage errors. All extend StorageError; `code` tells them apart:
  * - 'storage_error': an I/O failure (the fs error is the `cause`);
  * - 'storage_corrupt': a file failed validation and was left untouched for inspection;
- * - 'storage_conflict': create() of an id that exists;
+ * - 'storage_conflict': the stored state refuses the call: create() (or createPrompt()) of
+ *   an id that exists; appendOps() of a run that does not follow the stored version, that
+ *   re-sends an op stored with other bytes or one the snapshot covers, or that kept losing
+ *   to concurrent writes; compact() at a version other than the stored one;
  * - 'storage_not_found': append()/compact() of an id that does not exist;
  * - 'storage_fenced': a ContextStore write whose owner epoch is no longer current (another
  *   instance claimed the context); nothing was committed;
  * - 'storage_unavailable': a ContextStore could not reach its database, or it did not
- *   answer within the configured bound; a write's outcome is unknown (it may have landed).
+ *   answer within the configured bound; a write's outcome is unknown (it may have landed),
+ *   unless `outcomeUnknown` is false: the database rolled the call back (a serialization
+ *   failure, a deadlock, a statement or lock timeout), so nothing landed. Either way the
+ *   call may be retried.
  */
 export type StorageErrorCode =
   | 'storage_error'
@@ -80,10 +86,13 @@ export class StorageFencedError extends StorageError {
 
 export class StorageUnavailableError extends StorageError {
   override readonly code = 'storage_unavailable';
+  /** False when the database said it rolled the call back: nothing of it was committed. */
+  readonly outcomeUnknown: boolean;
 
-  constructor(message: string, options?: { cause?: unknown }) {
+  constructor(message: string, options?: { cause?: unknown; outcomeUnknown?: boolean }) {
     super(message, options);
     this.name = 'StorageUnavailableError';
+    this.outcomeUnknown = options?.outcomeUnknown ?? true;
   }
 }
 

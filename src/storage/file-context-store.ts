@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import { PromptLibrary, type SystemPrompt } from '../prompts/prompt-library.js';
 import { encode } from './codec.js';
+import { DirLock } from './dir-lock.js';
 import {
   io,
   StorageConflictError,
@@ -31,8 +32,8 @@ import type { ContextSummary, LogHandle, StorageStats } from './types.js';
  * The local directory (FileStorage, and the prompt library's file) behind the ContextStore
  * contract. Same files, same format: a directory written by the server today opens here.
  *
- * Ownership: ONE process owns the directory (nothing else coordinates writers on one
- * machine). Epochs live in this instance's memory, drawn from one counter, so each is larger
+ * Ownership: ONE process owns the directory, and one store in it: open() takes a lock file
+ * (dir-lock.ts) and fails if a live process holds it; close() releases it. Epochs live in this instance's memory, drawn from one counter, so each is larger
  * than any before in this instance; a context not created or claimed by this instance has no
  * current epoch, so every fence is stale for it until it is claimed. A restart forgets all
  * epochs: fences from before it can only come from a dead process.
@@ -54,17 +55,20 @@ export class FileContextStore implements ContextStore {
   private constructor(
     private readonly storage: FileStorage,
     private readonly prompts: PromptLibrary,
+    private readonly lock: DirLock,
   ) {}
 
   static async open(options: FileStorageOptions): Promise<FileContextStore> {
     const storage = new FileStorage(options);
+    const lock = DirLock.take(storage.dir);
     let prompts: PromptLibrary;
     try {
       prompts = await PromptLibrary.open(storage.dir);
     } catch (err) {
+      lock.release();
       throw new StorageError(`open the prompt library: ${String(err)}`, { cause: err });
     }
-    return new FileContextStore(storage, prompts);
+    return new FileContextStore(storage, prompts, lock);
   }
 
   async create(id: string, owner: string, snapshot: unknown, summary: ContextSummary) {
@@ -103,7 +107,10 @@ export class FileContextStore implements ContextStore {
       try {
         this.storage.cutLog(id, log, before);
       } catch {
-        // The write's error matters more; load() drops what is not whole.
+        // The write's error matters more. But the log may now end in a torn frame, and a
+        // run appended after it would make the log unreadable: forget the epoch, so every
+        // fence is stale until a claim, whose load drops the torn tail.
+        this.epochs.delete(id);
       }
       throw err;
     } finally {
@@ -186,19 +193,23 @@ export class FileContextStore implements ContextStore {
     if (this.prompts.get(prompt.id)) {
       throw new StorageConflictError(prompt.id, `system prompt ${prompt.id} already exists`);
     }
-    await this.prompts.create({ id: prompt.id, content: prompt.content });
+    await promptWrite(`create system prompt ${prompt.id}`, () =>
+      this.prompts.create({ id: prompt.id, content: prompt.content }),
+    );
   }
 
   async updatePrompt(prompt: SystemPrompt) {
     this.checkOpen();
     if (!this.prompts.get(prompt.id)) throw promptNotFound(prompt.id);
-    await this.prompts.update(prompt.id, prompt.content);
+    await promptWrite(`update system prompt ${prompt.id}`, () =>
+      this.prompts.update(prompt.id, prompt.content),
+    );
   }
 
   async deletePrompt(id: string) {
     this.checkOpen();
     if (!this.prompts.get(id)) return false;
-    await this.prompts.remove(id);
+    await promptWrite(`delete system prompt ${id}`, () => this.prompts.remove(id));
     return true;
   }
 
@@ -207,7 +218,9 @@ export class FileContextStore implements ContextStore {
   }
 
   async close() {
+    if (this.closed) return;
     this.closed = true;
+    this.lock.release();
   }
 
   private checkOpen(): void {
@@ -269,6 +282,17 @@ function fileSize(file: string): number {
   } catch (err) {
     if ((err as { code?: string }).code === 'ENOENT') return 0;
     throw err;
+  }
+}
+
+/** A write of the prompt library's file, its fs failures as StorageErrors. */
+async function promptWrite(what: string, write: () => Promise<unknown>): Promise<void> {
+  try {
+    await write();
+  } catch (err) {
+    if (err instanceof StorageError) throw err;
+    const detail = err instanceof Error ? err.message : String(err);
+    throw new StorageError(`${what}: ${detail}`, { cause: err });
   }
 }
 

@@ -10,9 +10,17 @@ import type { ContextSummary } from './types.js';
 
 export const MAX_PAGE = 1000;
 
+/**
+ * The longest run appendOps takes. PostgreSQL binds at most 65,535 parameters in one
+ * statement and its append takes two an op (plus seven), so the bound is the same for
+ * every provider; a caller with more splits them into several runs.
+ */
+export const MAX_RUN = 10_000;
+
 /** A run for appendOps: non-empty, consecutive versions, each summary at its op's version. */
 export function checkRun(ops: readonly StoredOp[]): void {
   if (ops.length === 0) throw new RangeError('appendOps: empty run');
+  if (ops.length > MAX_RUN) throw new RangeError(`appendOps: run longer than ${MAX_RUN}`);
   ops.forEach((op, i) => {
     if (!Number.isSafeInteger(op.version) || op.version < 1) {
       throw new RangeError(`appendOps: bad version ${op.version}`);
@@ -53,7 +61,15 @@ export function encodeCursor(position: ListingPosition): string {
   return Buffer.from(JSON.stringify([position.at, position.id])).toString('base64url');
 }
 
-/** Throws RangeError for a cursor no provider made. */
+/** Date's range: ±8.64e15 ms around the epoch. */
+const MAX_DATE_MS = 8.64e15;
+/** Longer than any id a provider stores (a UUID is 36). */
+const MAX_CURSOR_ID = 200;
+
+/**
+ * Throws RangeError for a cursor no provider made: not the shape encodeCursor gives, a
+ * time outside Date's range, or an id no store could hold (a NUL, or too long).
+ */
 export function decodeCursor(cursor: string): ListingPosition {
   let value: unknown;
   try {
@@ -65,7 +81,10 @@ export function decodeCursor(cursor: string): ListingPosition {
     !Array.isArray(value) ||
     value.length !== 2 ||
     !Number.isSafeInteger(value[0]) ||
-    typeof value[1] !== 'string'
+    Math.abs(value[0]) > MAX_DATE_MS ||
+    typeof value[1] !== 'string' ||
+    value[1].length > MAX_CURSOR_ID ||
+    value[1].includes('\u0000')
   ) {
     throw new RangeError('bad listing cursor');
   }

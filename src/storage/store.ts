@@ -9,11 +9,15 @@ import type { ContextSummary, LoggedOp, StorageStats } from './types.js';
  *
  * A mutating call is durable when its promise resolves: a crash of this process, of the
  * database, or of the machine afterwards loses none of it. A call that rejects committed
- * nothing, except for `StorageUnavailableError`: the database was unreachable or did not
- * answer in time, so the call's outcome is UNKNOWN (a commit whose answer was lost may have
- * landed). The caller settles an unknown outcome by sending the same call again:
- * `appendOps` and `compact` are idempotent for that purpose, `create` answers
- * `StorageConflictError` if its first attempt landed, `delete` answers false.
+ * nothing, except for `StorageUnavailableError` with `outcomeUnknown` (the default): the
+ * database was unreachable or did not answer in time, so the call's outcome is UNKNOWN (a
+ * commit whose answer was lost may have landed). (With `outcomeUnknown` false the database
+ * rolled the call back: nothing landed, and it may be sent again.) The caller settles an
+ * unknown outcome by sending the same call again: `appendOps` and `compact` are idempotent
+ * for that purpose, `create` answers `StorageConflictError` if its first attempt landed,
+ * `delete` answers false. If the re-sent call is fenced (another owner claimed the context
+ * meanwhile), the first attempt's outcome stays unknown: the fence says nothing about it.
+ * Whether it landed is for the new owner's `load` to show, and it is that owner's state now.
  *
  * # Ownership and fencing
  *
@@ -34,7 +38,8 @@ import type { ContextSummary, LoggedOp, StorageStats } from './types.js';
  *
  * A context's version counts its committed ops: the snapshot given to `create` is at
  * `summary.version` (normally 0), and op n carries version n. `appendOps` commits a run of
- * ops with consecutive versions, each with the summary after it, as ONE durable unit (one
+ * ops (at most MAX_RUN, store-checks.ts) with consecutive versions, each with the summary
+ * after it, as ONE durable unit (one
  * transaction, or one write and one fdatasync): the run lands whole or not at all (the
  * file provider: see FileContextStore for the one exception a crash can leave). The run
  * must start at most one past the stored version:

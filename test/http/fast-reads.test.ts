@@ -201,11 +201,23 @@ async function counts(base: string): Promise<string[]> {
     .sort();
 }
 
+/** How many requests of `requests()` the path answers (see where it is checked). */
+const FAST_ANSWERS = 20;
+
+const etagOf = (answer: Answer) =>
+  answer.headers.find((h) => h.toLowerCase().startsWith('etag: '))?.slice('etag: '.length);
+
+async function fastAnswers(base: string): Promise<number> {
+  const text = (await request(`${base}/metrics`)).text;
+  return Number(/^ccs_fast_reads_total (\d+)/m.exec(text)?.[1]);
+}
+
 describe('fast read path: the same answers as hono', () => {
   const data = useDataDir('ccs-fast-reads-');
   let withFastPath: ServerProcess;
   let honoOnly: ServerProcess;
   let sequence: Sent[];
+  let ids: { ctx: string; version: number };
 
   beforeAll(async () => {
     const seedDir = join(data.dir, 'seed');
@@ -223,6 +235,7 @@ describe('fast read path: the same answers as hono', () => {
     const { body } = await request<{ version: number }>(`${seeder.url}/v1/contexts/${ctx.id}`);
     await seeder.stop();
     sequence = requests(ctx.id, other.id, body.version);
+    ids = { ctx: ctx.id, version: body.version };
     cpSync(seedDir, join(data.dir, 'fast'), { recursive: true });
     cpSync(seedDir, join(data.dir, 'hono'), { recursive: true });
     [withFastPath, honoOnly] = await Promise.all([
@@ -250,8 +263,53 @@ describe('fast read path: the same answers as hono', () => {
     // Not vacuous: the path answered the hits, and the list has every kind of answer.
     const served = (await request(`${withFastPath.url}/metrics`)).text;
     const answered = Number(/^ccs_fast_reads_total (\d+)/m.exec(served)?.[1]);
-    expect(answered).toBeGreaterThanOrEqual(15);
+    // The hits of the list: 11 of the context (3 of them 304s; the upper-case id, the
+    // duplicated Authorization, `localhost:80` and a GET with a body among them), 2 of its
+    // state (one 304), 5 pages (the first of each query a miss; the `offset=1&limit=2`
+    // spelling and `If-None-Match: *` are hits), 1 of `other`'s page, 1 of `other`.
+    expect(answered).toBe(FAST_ANSWERS);
     const statuses = new Set(fast.map((a) => a.status));
     for (const status of [200, 304, 400, 401, 404]) expect(statuses).toContain(status);
+    // Only the server that has the path counts it.
+    expect((await request(`${honoOnly.url}/metrics`)).text).not.toMatch(/ccs_fast_reads_total/);
+  });
+
+  test('after a write, both answer the new version: never a stale cached answer', async () => {
+    const ctx = `/v1/contexts/${ids.ctx}`;
+    const warm = async (base: string) => {
+      // Cached (and, with the path, answered before hono) at the old version.
+      for (const path of [ctx, `${ctx}/state`, `${ctx}/messages`]) await send(base, { path });
+    };
+    await warm(withFastPath.url);
+    await warm(honoOnly.url);
+    const fastBefore = await fastAnswers(withFastPath.url);
+    for (const server of [withFastPath, honoOnly]) {
+      const appended = await request<{ id: string }>(`${server.url}${ctx}/messages`, {
+        method: 'POST',
+        json: { role: 'user', content: 'after the hits' },
+        headers: { authorization: `Bearer ${TOKEN}` },
+      });
+      expect(appended.status).toBe(201);
+      const newTag = appended.headers.get('etag');
+      expect(newTag).not.toBe(`"${ids.version}"`);
+      for (let round = 0; round < 2; round++) {
+        const dto = await send(server.url, { path: ctx });
+        expect(dto.status).toBe(200);
+        expect(etagOf(dto)).toBe(newTag);
+        const old = await send(server.url, {
+          path: ctx,
+          headers: { 'if-none-match': `"${ids.version}"` },
+        });
+        expect(old.status).toBe(200);
+        expect(etagOf(old)).toBe(newTag);
+        const page = await send(server.url, { path: `${ctx}/messages` });
+        expect(page.status).toBe(200);
+        const { messages } = JSON.parse(page.body) as { messages: { id: string }[] };
+        expect(messages.at(-1)?.id).toBe(appended.body.id);
+      }
+    }
+    // Round one: the context and the page are misses (read through again, cached at the new
+    // version), the conditional GET after them a hit; round two: three hits.
+    expect((await fastAnswers(withFastPath.url)) - fastBefore).toBe(1 + 3);
   });
 });

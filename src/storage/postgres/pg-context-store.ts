@@ -22,7 +22,7 @@ import {
 } from '../store-checks.js';
 import type { ContextSummary, StorageStats } from '../types.js';
 import { zeroStorageStats } from '../types.js';
-import { toStorageError } from './pg-errors.js';
+import { connectionSuspect, toStorageError } from './pg-errors.js';
 import { migrate } from './pg-schema.js';
 
 export interface PostgresStoreOptions {
@@ -37,8 +37,10 @@ export interface PostgresStoreOptions {
   connectTimeoutMs?: number;
   /**
    * Bound on one query's answer, ms, measured by this client (so it holds when the server
-   * is frozen, which a server-side statement_timeout does not); default 10,000. Past it the
-   * call fails with StorageUnavailableError and its outcome is unknown.
+   * is frozen); default 10,000. Past it the call fails with StorageUnavailableError and its
+   * outcome is unknown. The server is told a little less as its statement_timeout and
+   * lock_timeout, so a slow or blocked statement is normally cancelled and rolled back there
+   * first (a known outcome) rather than left running after the client gave up.
    */
   queryTimeoutMs?: number;
   /** Told about errors on idle connections (a server restart), which pg reports apart. */
@@ -69,11 +71,18 @@ export class PostgresContextStore implements ContextStore {
   /** Connects, migrates the schema (see pg-schema.ts), and returns the store. */
   static async open(options: PostgresStoreOptions): Promise<PostgresContextStore> {
     const onWarning = options.onWarning ?? (() => {});
+    const queryTimeoutMs = options.queryTimeoutMs ?? 10_000;
+    const serverTimeoutMs = serverSideTimeout(queryTimeoutMs);
     const pool = new pg.Pool({
       connectionString: options.connectionString,
       max: options.maxConnections ?? 10,
       connectionTimeoutMillis: options.connectTimeoutMs ?? 5_000,
-      query_timeout: options.queryTimeoutMs ?? 10_000,
+      query_timeout: queryTimeoutMs,
+      statement_timeout: serverTimeoutMs,
+      lock_timeout: serverTimeoutMs,
+      // Only the migration opens a transaction: a client lost inside it must not hold the
+      // advisory lock (and block every other instance's start) for longer than this.
+      idle_in_transaction_session_timeout: queryTimeoutMs,
       keepAlive: true,
     });
     // An idle connection's error (the server restarted) is emitted here, not by a query;
@@ -96,8 +105,8 @@ export class PostgresContextStore implements ContextStore {
       const result = await client.query<{ owner_epoch: string }>(
         `WITH c AS (
            INSERT INTO contexts
-             (id, owner, owner_epoch, version, snapshot_version, updated_at, message_count, summary)
-           VALUES ($1, $2, nextval('owner_epochs'), $3, $3, $4, $5, $6)
+             (id, owner, owner_epoch, version, updated_at, message_count, summary)
+           VALUES ($1, $2, nextval('owner_epochs'), $3, $4, $5, $6)
            ON CONFLICT (id) DO NOTHING
            RETURNING id, owner_epoch
          ), s AS (
@@ -171,6 +180,8 @@ export class PostgresContextStore implements ContextStore {
       }
       expected = await this.settleResent(id, fence, encoded);
     }
+    // The last attempt's settling may show the whole run stored (a concurrent re-send of it).
+    if (expected >= last.version) return;
     throw new StorageConflictError(id, `context ${id}: its version kept moving under appendOps`);
   }
 
@@ -209,7 +220,11 @@ export class PostgresContextStore implements ContextStore {
         owner_epoch: string;
         version: string;
         snapshot_version: string;
-      }>('SELECT owner_epoch, version, snapshot_version FROM contexts WHERE id = $1', [id]);
+      }>(
+        `SELECT c.owner_epoch, c.version, s.version AS snapshot_version
+         FROM contexts c JOIN snapshots s ON s.context_id = c.id WHERE c.id = $1`,
+        [id],
+      );
       return result.rows[0];
     });
     if (row === undefined) throw new StorageNotFoundError(id);
@@ -226,7 +241,7 @@ export class PostgresContextStore implements ContextStore {
         const result = await client.query<{ n: string }>(
           `WITH c AS (
              UPDATE contexts
-             SET snapshot_version = $3, updated_at = $4, message_count = $5, summary = $6
+             SET updated_at = $4, message_count = $5, summary = $6
              WHERE id = $1 AND owner_epoch = $2 AND version = $3
              RETURNING id
            ), s AS (
@@ -335,13 +350,15 @@ export class PostgresContextStore implements ContextStore {
   async listSummaries(page: PageRequest): Promise<SummaryPage> {
     checkPage(page);
     const after = page.cursor === undefined ? null : decodeCursor(page.cursor);
+    // Outside the query function: a throw there would be taken for a database failure.
+    const afterAt = after === null ? null : new Date(after.at).toISOString();
     const rows = await this.query('list', async (client) => {
       const result = await client.query<{ id: string; updated_at: Date; summary: Buffer }>(
         `SELECT id, updated_at, summary FROM contexts
          WHERE $1::timestamptz IS NULL OR (updated_at, id) < ($1::timestamptz, $2::text)
          ORDER BY updated_at DESC, id DESC
          LIMIT $3`,
-        [after === null ? null : new Date(after.at).toISOString(), after?.id ?? '', page.limit + 1],
+        [afterAt, after?.id ?? '', page.limit + 1],
       );
       return result.rows;
     });
@@ -448,11 +465,17 @@ export class PostgresContextStore implements ContextStore {
     } catch (err) {
       client.removeListener('error', ignore);
       // After a timeout or a lost socket the connection's state is unknown: drop it, never
-      // hand it to the next call.
-      client.release(err instanceof Error ? err : true);
+      // hand it to the next call. An error the server answered (bad data, a constraint)
+      // leaves it healthy: keep it.
+      client.release(connectionSuspect(err) ? (err instanceof Error ? err : true) : undefined);
       throw toStorageError(err, what);
     }
   }
+}
+
+/** The server-side bound for a client bound of `ms`: a little below it, so it fires first. */
+function serverSideTimeout(ms: number): number {
+  return Math.max(1, ms - Math.min(1_000, Math.floor(ms / 10)));
 }
 
 /** summary.updated_at at millisecond precision, as the listing orders and pages by it. */

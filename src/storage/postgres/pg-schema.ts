@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { StorageError } from '../errors.js';
 
 /**
  * The PostgreSQL schema, as numbered migrations applied in order on start. Each instance
@@ -42,6 +43,10 @@ const MIGRATIONS: readonly string[] = [
     bytes bytea NOT NULL              -- msgpack of { id, content }
   );
   `,
+  // 2: the snapshot's version lives in snapshots only (contexts kept a copy to keep in step).
+  `
+  ALTER TABLE contexts DROP COLUMN snapshot_version;
+  `,
 ];
 
 /** Arbitrary, fixed: the advisory lock key instances migrate under. */
@@ -62,6 +67,12 @@ export async function migrate(client: pg.ClientBase): Promise<number> {
       'SELECT max(version) AS v FROM schema_migrations',
     );
     const current = done.rows[0]?.v ?? 0;
+    if (current > MIGRATIONS.length) {
+      // A newer release migrated this database: its schema may mean what this one cannot.
+      throw new StorageError(
+        `database schema is at version ${current}, newer than this release knows (${MIGRATIONS.length}); refusing to start`,
+      );
+    }
     for (let n = current + 1; n <= MIGRATIONS.length; n++) {
       await client.query(MIGRATIONS[n - 1]!);
       await client.query('INSERT INTO schema_migrations (version) VALUES ($1)', [n]);

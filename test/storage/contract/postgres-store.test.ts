@@ -29,7 +29,9 @@ const open = (connectionString: string, options: Partial<PostgresStoreOptions> =
 
 runStoreContract({
   name: 'postgres',
-  newStore: async () => open(await server.newDatabase()),
+  // The default query bound: the contract moves megabytes, which a loaded machine (the
+  // whole suite on two cores) took more than the outage tests' 1.5 s to answer.
+  newStore: async () => open(await server.newDatabase(), { queryTimeoutMs: 10_000 }),
 });
 
 /** Rejection of `promise`, and how long after `since` it came. */
@@ -94,7 +96,17 @@ describe('PostgresContextStore', () => {
         }
       }
     })();
-    while (acknowledged < 5) await new Promise((r) => setTimeout(r, 5));
+    // Claim once a few appends were acknowledged: bounded by a deadline, and not past the
+    // end of the appends (fenced or done).
+    let appendsOver = false;
+    void appending.finally(() => {
+      appendsOver = true;
+    });
+    const deadline = performance.now() + 10_000;
+    while (acknowledged < 5 && !appendsOver && fenced === null && performance.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    expect(acknowledged).toBeGreaterThanOrEqual(5);
     const claimed = await b.claim(id, 'b');
     await appending;
     expect(fenced).toBeInstanceOf(StorageFencedError);
@@ -103,6 +115,77 @@ describe('PostgresContextStore', () => {
     expect(loaded?.epoch).toBe(claimed);
     await b.appendOps(id, claimed, opsRange(id, acknowledged + 1, acknowledged + 1));
     await Promise.all([a.close(), b.close()]);
+  });
+
+  it('races claims against appendOps: each append lands whole before the claim, or is fenced with nothing stored', async () => {
+    const url = await server.newDatabase();
+    const [a, b] = await Promise.all([open(url), open(url)]);
+    const outcomes = { landed: 0, fenced: 0 };
+    // Bounded: 30 contexts, one append of 3 ops and one claim each, started together.
+    for (let i = 0; i < 30; i++) {
+      const id = randomUUID();
+      const epoch = await a.create(id, 'a', snapshotOf('v0'), summaryAt(id, 0));
+      const [append, claim] = await Promise.allSettled([
+        a.appendOps(id, epoch, opsRange(id, 1, 3)),
+        b.claim(id, 'b'),
+      ]);
+      expect(claim.status).toBe('fulfilled');
+      const loaded = await b.load(id);
+      expect(loaded?.epoch).toBe((claim as PromiseFulfilledResult<number>).value);
+      if (append.status === 'fulfilled') {
+        outcomes.landed++;
+        expect(loaded?.ops.map((op) => op.version)).toEqual([1, 2, 3]);
+      } else {
+        outcomes.fenced++;
+        expect(append.reason).toBeInstanceOf(StorageFencedError);
+        expect(loaded?.ops).toEqual([]);
+      }
+    }
+    expect(outcomes.landed + outcomes.fenced).toBe(30);
+    await Promise.all([a.close(), b.close()]);
+  });
+
+  it('resolves a run whose last attempt lost to a concurrent identical re-send (the run is stored)', async () => {
+    const url = await server.newDatabase();
+    const [a, b] = await Promise.all([open(url), open(url)]);
+    const id = randomUUID();
+    const epoch = await a.create(id, 'a', snapshotOf('v0'), summaryAt(id, 0));
+    const run = opsRange(id, 1, 3);
+    // Before each of a's append statements, b stores the run's next op identically, so every
+    // attempt finds the version moved; after the last, the whole run is stored.
+    const inner = a as unknown as { query: (what: string, fn: unknown) => Promise<unknown> };
+    const query = inner.query.bind(a);
+    let sent = 0;
+    inner.query = async (what, fn) => {
+      if (what === 'append' && sent < run.length) await b.appendOps(id, epoch, [run[sent++]!]);
+      return query(what, fn);
+    };
+    await a.appendOps(id, epoch, run);
+    expect(sent).toBe(3);
+    expect((await a.load(id))?.ops.map((op) => op.version)).toEqual([1, 2, 3]);
+    await Promise.all([a.close(), b.close()]);
+  });
+
+  it('tells the server timeouts a little below the client bound, so the server cancels first', async () => {
+    const store = await open(await server.newDatabase());
+    const pool = (store as unknown as { pool: pg.Pool }).pool;
+    const show = async (name: string) =>
+      (await pool.query<Record<string, string>>(`SHOW ${name}`)).rows[0]![name];
+    // queryTimeoutMs 1,500: a tenth below it.
+    expect(await show('statement_timeout')).toBe('1350ms');
+    expect(await show('lock_timeout')).toBe('1350ms');
+    expect(await show('idle_in_transaction_session_timeout')).toBe('1500ms');
+    await store.close();
+  });
+
+  it('refuses to start on a database whose schema is newer than this release knows', async () => {
+    const url = await server.newDatabase();
+    await (await open(url)).close();
+    const client = new pg.Client(url);
+    await client.connect();
+    await client.query('INSERT INTO schema_migrations (version) VALUES ($1)', [SCHEMA_VERSION + 1]);
+    await client.end();
+    await expect(open(url)).rejects.toThrow(/newer than this release knows/);
   });
 
   it('answers unavailable within the query bound when a write waits, and a re-send settles it', async () => {
@@ -121,9 +204,10 @@ describe('PostgresContextStore', () => {
     const { err, ms } = await failure(store.appendOps(id, epoch, opsRange(id, 3, 4)), since);
     expect(err).toBeInstanceOf(StorageUnavailableError);
     expect(ms).toBeLessThan(BOUNDS.queryTimeoutMs + SLACK_MS);
-    // The abandoned statement is still queued on the server: once the row is free it may
-    // commit. The caller cannot know, so it sends the same run again: it resolves either
-    // way, and the ops are stored once.
+    // The server's lock_timeout (set a little below the client's bound) normally cancels
+    // the statement first; if the client's bound fires first, the abandoned statement may
+    // still commit once the row is free. Either way the caller sends the same run again:
+    // it resolves, and the ops are stored once.
     await blocker.query('COMMIT');
     await blocker.end();
     await store.appendOps(id, epoch, opsRange(id, 3, 4));

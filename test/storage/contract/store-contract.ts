@@ -100,6 +100,9 @@ export function runStoreContract({ name, newStore }: StoreContractOptions): void
       await expect(store.appendOps(id, epoch, [])).rejects.toBeInstanceOf(RangeError);
       const [one, , three] = opsRange(id, 1, 3);
       await expect(store.appendOps(id, epoch, [one!, three!])).rejects.toBeInstanceOf(RangeError);
+      await expect(store.appendOps(id, epoch, opsRange(id, 1, 10_001))).rejects.toBeInstanceOf(
+        RangeError,
+      );
       const absent = randomUUID();
       await expect(store.appendOps(absent, epoch, opsRange(absent, 1, 1))).rejects.toBeInstanceOf(
         StorageNotFoundError,
@@ -146,7 +149,7 @@ export function runStoreContract({ name, newStore }: StoreContractOptions): void
       await expect(store.claim(randomUUID(), 'i1')).rejects.toBeInstanceOf(StorageNotFoundError);
     });
 
-    it('fences a stale owner racing the current one: only the current run lands', async () => {
+    it('fences a stale owner appending alongside the current one (claimed before both): only the current run lands', async () => {
       const { id, epoch: stale } = await created('i1');
       const current = await store.claim(id, 'i2');
       const [staleResult, currentResult] = await Promise.allSettled([
@@ -183,6 +186,29 @@ export function runStoreContract({ name, newStore }: StoreContractOptions): void
         StorageConflictError,
       );
       expect(store.stats().compactions).toBe(2);
+    });
+
+    it('orders the errors of compact and delete: not found, then fenced, then the version', async () => {
+      const absent = randomUUID();
+      await expect(
+        store.compact(absent, 1, snapshotOf('x'), summaryAt(absent, 0)),
+      ).rejects.toBeInstanceOf(StorageNotFoundError);
+      expect(await store.delete(absent, 1)).toBe(false);
+      const { id, epoch: stale } = await created('i1');
+      await store.appendOps(id, stale, opsRange(id, 1, 2));
+      const current = await store.claim(id, 'i2');
+      // Fenced wins over a compaction at the wrong version.
+      await expect(
+        store.compact(id, stale, snapshotOf('x'), summaryAt(id, 1)),
+      ).rejects.toBeInstanceOf(StorageFencedError);
+      await expect(
+        store.compact(id, current, snapshotOf('x'), summaryAt(id, 1)),
+      ).rejects.toBeInstanceOf(StorageConflictError);
+      await expect(store.delete(id, stale)).rejects.toBeInstanceOf(StorageFencedError);
+      expect(await store.delete(id, current)).toBe(true);
+      await expect(
+        store.compact(id, current, snapshotOf('x'), summaryAt(id, 2)),
+      ).rejects.toBeInstanceOf(StorageNotFoundError);
     });
 
     it('deletes; the id can be created again, and old fences stay stale', async () => {
@@ -248,6 +274,18 @@ export function runStoreContract({ name, newStore }: StoreContractOptions): void
       await expect(store.listSummaries({ limit: 2, cursor: 'nonsense' })).rejects.toBeInstanceOf(
         RangeError,
       );
+      // Well-formed but impossible: a time outside Date's range, an id no store holds.
+      const forged = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
+      for (const cursor of [
+        forged([9e15, 'x']),
+        forged([-9e15, 'x']),
+        forged([0, 'a\u0000b']),
+        forged([0, 'x'.repeat(1000)]),
+      ]) {
+        await expect(store.listSummaries({ limit: 2, cursor })).rejects.toBeInstanceOf(RangeError);
+      }
+      // The store still answers (the PostgreSQL provider's connection was not dropped).
+      expect((await store.listSummaries({ limit: 1 })).summaries).toHaveLength(1);
     });
 
     it('keeps system prompts byte-identical, sorted by id, with conflict and not-found', async () => {
@@ -315,9 +353,26 @@ export function runStoreContract({ name, newStore }: StoreContractOptions): void
     });
 
     it('fails every call once closed', async () => {
-      const { id } = await created();
+      const { id, epoch } = await created();
       await store.close();
-      await expect(store.load(id)).rejects.toBeInstanceOf(StorageError);
+      const calls: Record<string, () => Promise<unknown>> = {
+        create: () => store.create(randomUUID(), 'i1', snapshotOf('x'), summaryAt(id, 0)),
+        claim: () => store.claim(id, 'i2'),
+        appendOps: () => store.appendOps(id, epoch, opsRange(id, 1, 1)),
+        compact: () => store.compact(id, epoch, snapshotOf('x'), summaryAt(id, 0)),
+        load: () => store.load(id),
+        delete: () => store.delete(id, epoch),
+        exists: () => store.exists(id),
+        listSummaries: () => store.listSummaries({ limit: 1 }),
+        listPrompts: () => store.listPrompts(),
+        getPrompt: () => store.getPrompt('p'),
+        createPrompt: () => store.createPrompt({ id: 'p', content: 'x' }),
+        updatePrompt: () => store.updatePrompt({ id: 'p', content: 'x' }),
+        deletePrompt: () => store.deletePrompt('p'),
+      };
+      for (const [name, call] of Object.entries(calls)) {
+        await expect(call(), name).rejects.toBeInstanceOf(StorageError);
+      }
       store = await newStore(); // afterEach closes this one
     });
   });
