@@ -19,6 +19,7 @@ import { startProduct, threadCpuOf } from './lib/process.js';
  * `node dist/bench/profile.js [--scenario S1|S2|S4|S5] [--seconds 10] [--out DIR]
  * [--env KEY=VALUE …]` (settings of the product, e.g. `--env ANSWER_CACHE_MAX_BYTES=0`), or
  * `node dist/bench/profile.js --analyze DIR` to summarise .cpuprofile files already written.
+ * `--main PATH` runs another build's dist/src/main.js (e.g. an old commit's) instead.
  * `--threads` measures instead of profiling: no `--cpu-prof`, and each thread's CPU time
  * (/proc/<pid>/task/<tid>/stat) over the measured run, in µs per response, after a
  * separate warm-up (the profiler's own cost would blur small per-request differences).
@@ -201,6 +202,18 @@ function printProfiles(dir: string, top: number, share: string[]): void {
   }
 }
 
+/** A counter of the product's /metrics, summed over its labels (0 if absent). */
+async function metricTotal(url: string, name: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  return text
+    .split('\n')
+    .filter(
+      (line) =>
+        line.startsWith(name.includes('{') ? name : `${name}{`) || line.startsWith(`${name} `),
+    )
+    .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(' ') + 1)), 0);
+}
+
 /** Each thread's CPU µs per response over the measured run (busy threads only). */
 function printThreads(
   pid: number,
@@ -237,6 +250,7 @@ async function main(): Promise<void> {
       share: { type: 'string', default: '' },
       env: { type: 'string', multiple: true, default: [] },
       threads: { type: 'boolean', default: false },
+      main: { type: 'string' },
     },
   });
   const share = values.share.split(',').filter((part) => part !== '');
@@ -253,6 +267,7 @@ async function main(): Promise<void> {
   const product = await startProduct(join(tmp, 'data'), {
     env,
     execArgv: values.threads ? [] : ['--cpu-prof', '--cpu-prof-dir', outDir],
+    ...(values.main === undefined ? {} : { main: resolve(values.main) }),
     ...(values.workers === undefined ? {} : { workers: Number(values.workers) }),
   });
   try {
@@ -284,6 +299,11 @@ async function main(): Promise<void> {
       serverPid: product.pid,
     };
     if (values.threads) await runLoad({ ...load, warmupSeconds: 0, durationSeconds: 2 });
+    const syncsBefore = await metricTotal(product.url, 'ccs_storage_log_syncs_total');
+    const syncLogBefore = await metricTotal(
+      product.url,
+      'ccs_storage_log_syncs_total{op="syncLog"}',
+    );
     const before = threadCpuOf(product.pid);
     const result = await runLoad({
       ...load,
@@ -291,11 +311,22 @@ async function main(): Promise<void> {
       durationSeconds: Number(values.seconds),
     });
     const after = threadCpuOf(product.pid);
+    const syncs = (await metricTotal(product.url, 'ccs_storage_log_syncs_total')) - syncsBefore;
     const stats = result.read ?? result.write;
     process.stdout.write(
       `${stats?.rps.toFixed(0)} req/s, p50 ${stats?.p50.toFixed(2)} ms, p99 ${stats?.p99.toFixed(2)} ms; CPU server ${result.serverCpu.toFixed(2)}, load ${result.loadCpu.toFixed(2)}, other ${result.otherCpu.toFixed(2)}\n`,
     );
-    if (values.threads && stats) printThreads(product.pid, before, after, stats.count);
+    if (values.threads && stats) {
+      printThreads(product.pid, before, after, stats.count);
+      if (scenario === 'S5') {
+        const tasks =
+          (await metricTotal(product.url, 'ccs_storage_log_syncs_total{op="syncLog"}')) -
+          syncLogBefore;
+        process.stdout.write(
+          `log syncs per append: ${(syncs / stats.count).toFixed(2)} (${(tasks / stats.count).toFixed(2)} by syncLog tasks)\n`,
+        );
+      }
+    }
   } finally {
     await product.stop();
   }
