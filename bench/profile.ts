@@ -12,13 +12,17 @@ import {
 } from './lib/dataset.js';
 import { type LoadRequest, runLoad } from './lib/load.js';
 import { MAIN_PLAN } from './lib/plan.js';
-import { startProduct } from './lib/process.js';
+import { startProduct, threadCpuOf } from './lib/process.js';
 
 /**
  * CPU profile of the product under one benchmark scenario:
  * `node dist/bench/profile.js [--scenario S1|S2|S4|S5] [--seconds 10] [--out DIR]
  * [--env KEY=VALUE …]` (settings of the product, e.g. `--env ANSWER_CACHE_MAX_BYTES=0`), or
  * `node dist/bench/profile.js --analyze DIR` to summarise .cpuprofile files already written.
+ * `--main PATH` runs another build's dist/src/main.js (e.g. an old commit's) instead.
+ * `--threads` measures instead of profiling: no `--cpu-prof`, and each thread's CPU time
+ * (/proc/<pid>/task/<tid>/stat) over the measured run, in µs per response, after a
+ * separate warm-up (the profiler's own cost would blur small per-request differences).
  * `--share a.js,b.js` adds the self time of the functions in files whose path contains one
  * of those strings, as a share of each thread's busy time (the cost of one module).
  *
@@ -198,6 +202,41 @@ function printProfiles(dir: string, top: number, share: string[]): void {
   }
 }
 
+/** A counter of the product's /metrics, summed over its labels (0 if absent). */
+async function metricTotal(url: string, name: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  return text
+    .split('\n')
+    .filter(
+      (line) =>
+        line.startsWith(name.includes('{') ? name : `${name}{`) || line.startsWith(`${name} `),
+    )
+    .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(' ') + 1)), 0);
+}
+
+/** Each thread's CPU µs per response over the measured run (busy threads only). */
+function printThreads(
+  pid: number,
+  before: ReturnType<typeof threadCpuOf>,
+  after: ReturnType<typeof threadCpuOf>,
+  responses: number,
+): void {
+  const rows = [...after]
+    .map(([tid, { name, seconds }]) => ({
+      tid,
+      name: tid === pid ? `main (${name})` : name,
+      us: ((seconds - (before.get(tid)?.seconds ?? 0)) * 1e6) / responses,
+    }))
+    .filter((r) => r.us > 0)
+    .sort((a, b) => b.us - a.us);
+  const total = rows.reduce((sum, r) => sum + r.us, 0);
+  process.stdout.write(`server CPU per response, by thread (${responses} responses):\n`);
+  for (const r of rows) {
+    process.stdout.write(`  ${r.us.toFixed(0).padStart(6)} µs  ${r.name} [${r.tid}]\n`);
+  }
+  process.stdout.write(`  ${total.toFixed(0).padStart(6)} µs  all threads\n`);
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -210,6 +249,8 @@ async function main(): Promise<void> {
       analyze: { type: 'string' },
       share: { type: 'string', default: '' },
       env: { type: 'string', multiple: true, default: [] },
+      threads: { type: 'boolean', default: false },
+      main: { type: 'string' },
     },
   });
   const share = values.share.split(',').filter((part) => part !== '');
@@ -225,7 +266,8 @@ async function main(): Promise<void> {
   );
   const product = await startProduct(join(tmp, 'data'), {
     env,
-    execArgv: ['--cpu-prof', '--cpu-prof-dir', outDir],
+    execArgv: values.threads ? [] : ['--cpu-prof', '--cpu-prof-dir', outDir],
+    ...(values.main === undefined ? {} : { main: resolve(values.main) }),
     ...(values.workers === undefined ? {} : { workers: Number(values.workers) }),
   });
   try {
@@ -250,20 +292,47 @@ async function main(): Promise<void> {
     const request = requests[scenario];
     if (request === undefined) throw new Error(`unknown scenario ${scenario}`);
     process.stdout.write(`profiling ${scenario}: ${request.method} ${request.paths[0]}\n`);
-    const result = await runLoad({
+    const load = {
       url: product.url,
       connections: Number(values.connections),
-      warmupSeconds: 2,
-      durationSeconds: Number(values.seconds),
       requests: [request],
       serverPid: product.pid,
+    };
+    if (values.threads) await runLoad({ ...load, warmupSeconds: 0, durationSeconds: 2 });
+    const syncsBefore = await metricTotal(product.url, 'ccs_storage_log_syncs_total');
+    const syncLogBefore = await metricTotal(
+      product.url,
+      'ccs_storage_log_syncs_total{op="syncLog"}',
+    );
+    const before = threadCpuOf(product.pid);
+    const result = await runLoad({
+      ...load,
+      warmupSeconds: values.threads ? 0 : 2,
+      durationSeconds: Number(values.seconds),
     });
+    const after = threadCpuOf(product.pid);
+    const syncs = (await metricTotal(product.url, 'ccs_storage_log_syncs_total')) - syncsBefore;
     const stats = result.read ?? result.write;
     process.stdout.write(
       `${stats?.rps.toFixed(0)} req/s, p50 ${stats?.p50.toFixed(2)} ms, p99 ${stats?.p99.toFixed(2)} ms; CPU server ${result.serverCpu.toFixed(2)}, load ${result.loadCpu.toFixed(2)}, other ${result.otherCpu.toFixed(2)}\n`,
     );
+    if (values.threads && stats) {
+      printThreads(product.pid, before, after, stats.count);
+      if (scenario === 'S5') {
+        const tasks =
+          (await metricTotal(product.url, 'ccs_storage_log_syncs_total{op="syncLog"}')) -
+          syncLogBefore;
+        process.stdout.write(
+          `log syncs per append: ${(syncs / stats.count).toFixed(2)} (${(tasks / stats.count).toFixed(2)} by syncLog tasks)\n`,
+        );
+      }
+    }
   } finally {
     await product.stop();
+  }
+  if (values.threads) {
+    rmSync(tmp, { recursive: true, force: true });
+    return;
   }
   printProfiles(outDir, Number(values.top), share);
   process.stdout.write(`\nprofiles: ${outDir} (open in Chrome DevTools → Performance)\n`);

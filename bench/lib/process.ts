@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
@@ -10,13 +10,14 @@ export const BASELINE_MAIN = fileURLToPath(new URL('../baselines/server.js', imp
 export type SystemName =
   | 'product'
   | 'product-sync-under-lock'
+  | 'product-before-issue-12'
   | 'product (answer cache off)'
   | 'mutex-clone'
   | 'single-thread'
   | 'ceiling';
 export type BaselineKind = Exclude<
   SystemName,
-  'product' | 'product-sync-under-lock' | 'product (answer cache off)'
+  'product' | 'product-sync-under-lock' | 'product-before-issue-12' | 'product (answer cache off)'
 >;
 
 /**
@@ -26,6 +27,16 @@ export type BaselineKind = Exclude<
  */
 export const SYNC_UNDER_LOCK = 'product-sync-under-lock';
 export const SYNC_UNDER_LOCK_ENV = { GROUP_COMMIT: 'false' };
+
+/**
+ * The product as it was when issue 12 was filed ("today's code" of its S5 target): commit
+ * a9894cd, built from git by the bench (bench/lib/old-build.ts) and run beside the product
+ * in S5 with the same settings, on a copy of the same seeded data (the storage format is
+ * unchanged since). Its settings then: PORT/--port, DATA_DIR/--data-dir, COMPACT_LOG_RATIO,
+ * FSYNC (on by default), as today.
+ */
+export const BEFORE_ISSUE_12: SystemName = 'product-before-issue-12';
+export const BEFORE_ISSUE_12_COMMIT = 'a9894cd';
 
 /** The product with ANSWER_CACHE_MAX_BYTES=0: every read copies (or views) the records. */
 export const PRODUCT_NO_CACHE: SystemName = 'product (answer cache off)';
@@ -104,12 +115,21 @@ export async function startProcess(options: StartOptions): Promise<ServerProcess
 
 export function startProduct(
   dataDir: string,
-  options: { workers?: number; env?: Record<string, string>; execArgv?: string[] } = {},
+  options: {
+    workers?: number;
+    env?: Record<string, string>;
+    execArgv?: string[];
+    /** Another build's dist/src/main.js (default: this one's), and its name in logs. */
+    main?: string;
+    name?: string;
+  } = {},
 ): Promise<ServerProcess> {
-  const args = [PRODUCT_MAIN, '--port', '0', '--data-dir', dataDir];
+  const args = [options.main ?? PRODUCT_MAIN, '--port', '0', '--data-dir', dataDir];
   if (options.workers !== undefined) args.push('--workers', String(options.workers));
   return startProcess({
-    name: options.workers === undefined ? 'product' : `product (${options.workers} workers)`,
+    name:
+      options.name ??
+      (options.workers === undefined ? 'product' : `product (${options.workers} workers)`),
     args,
     env: options.env ?? {},
     execArgv: options.execArgv ?? [],
@@ -150,6 +170,28 @@ export function cpuSecondsOf(pid: number): number {
   } catch {
     return Number.NaN;
   }
+}
+
+/** CPU time (user + system) each thread of a process has used so far, in seconds, by tid. */
+export function threadCpuOf(pid: number): Map<number, { name: string; seconds: number }> {
+  const out = new Map<number, { name: string; seconds: number }>();
+  let tids: string[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  for (const tid of tids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      out.set(Number(tid), { name, seconds: (Number(fields[11]) + Number(fields[12])) / 100 });
+    } catch {
+      // the thread ended meanwhile
+    }
+  }
+  return out;
 }
 
 /** CPU time all cores of the machine have spent busy so far, in seconds (Linux /proc/stat). */

@@ -38,6 +38,7 @@ function casesOf(runs: RunRecord[]): string[] {
 const SYSTEMS = [
   'product',
   'product-sync-under-lock',
+  'product-before-issue-12',
   'product (answer cache off)',
   'mutex-clone',
   'single-thread',
@@ -240,6 +241,13 @@ function scenarioSection(results: BenchResults): string[] {
             },
           ],
           [
+            'server CPU µs/append',
+            (run) => {
+              const w = run.result.write;
+              return w ? num((run.result.serverCpu / w.rps) * 1e6) : '—';
+            },
+          ],
+          [
             'compactions',
             (run) => (run.result.storage ? num(run.result.storage.compactions) : '—'),
           ],
@@ -354,7 +362,7 @@ function s5Description(results: BenchResults, connections: number): string {
     logRatio === undefined
       ? "in this run, every 1,000 log records (`COMPACT_AFTER_RECORDS`, the rule and default of that version) a context's log was folded into a snapshot of the whole context. S5 now runs with `COMPACT_LOG_RATIO=0.25` instead, not the shipped default of 1, so that a bounded run crosses several compactions of both contexts; these figures predate that"
       : `S5's product runs with \`COMPACT_LOG_RATIO=${logRatio}\`, not the shipped default of 1: a context's log is folded into a snapshot once it holds ${logRatio} × the snapshot's bytes (and at least \`COMPACT_MIN_LOG_BYTES\`, 1 MiB), so that a bounded run crosses several compactions of both contexts, the large one included (at the default ratio it would need about 4 times as many appends)`;
-  return `${num(results.settings.appendCount)} appends (\`POST …/messages\`, 1 KB) to one context, ${connections} connections (each append is fsynced before it is acknowledged; the product's appends share fdatasyncs (group commit), **product-sync-under-lock** is the product with \`GROUP_COMMIT=false\`, the code before group commit, where appends serialise on the context's write lock held across each one's own fdatasync, serving a copy of the same data; ${compaction}). The warm-up appends to a third context. The case names the context's size before the run. *Bytes written / append* is what the server's own counters say the measured appends wrote to storage, log frames + compacted snapshots, divided by the appends${logRatio === undefined ? ' (not counted in this run: —)' : ''}. The baselines are not run here: they persist nothing, so the comparison is the product against itself (group commit on and off), as the target asks.`;
+  return `${num(results.settings.appendCount)} appends (\`POST …/messages\`, 1 KB) to one context, ${connections} connections (each append is fsynced before it is acknowledged; the product's appends share fdatasyncs (group commit), **product-sync-under-lock** is the product with \`GROUP_COMMIT=false\`, the code before group commit, where appends serialise on the context's write lock held across each one's own fdatasync, serving a copy of the same data; **product-before-issue-12** is the code of when issue 12 was filed (commit a9894cd, the "today's code" of its S5 target), built from git by the bench and run with the same settings on another copy of the same data; ${compaction}). The warm-up appends to a third context. The case names the context's size before the run. *Bytes written / append* is what the server's own counters say the measured appends wrote to storage, log frames + compacted snapshots, divided by the appends${logRatio === undefined ? ' (not counted in this run: —)' : ''}. The baselines are not run here: they persist nothing, so the comparison is the product against itself (group commit on and off), as the target asks.`;
 }
 
 export function renderMarkdown(results: BenchResults, analysis: string | null): string {

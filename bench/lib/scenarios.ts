@@ -15,6 +15,7 @@ import {
 } from './dataset.js';
 import { forEachConcurrent, httpJson } from './http.js';
 import { type LoadRequest, type LoadResult, runLoad } from './load.js';
+import { buildCommit } from './old-build.js';
 import {
   baselineKeys,
   ceilingPaths,
@@ -27,6 +28,8 @@ import {
 import {
   BASELINE_MAIN,
   BASELINES,
+  BEFORE_ISSUE_12,
+  BEFORE_ISSUE_12_COMMIT,
   PRODUCT_NO_CACHE,
   rssOf,
   type ServerProcess,
@@ -418,9 +421,10 @@ export async function mainPhase(bench: Bench): Promise<void> {
 
 /**
  * S5: appends to a context of 10 and to one of 10,000 messages, on a product of their own
- * (the baselines keep nothing durable, so their appends cost nothing comparable), and on
- * the product as it was before group commit (GROUP_COMMIT=false), serving a copy of the
- * same seeded data, one system after the other. Each measured run makes a fixed number
+ * (the baselines keep nothing durable, so their appends cost nothing comparable), on the
+ * product as it was before group commit (GROUP_COMMIT=false), and on the code of when
+ * issue 12 was filed (built from git; skipped, saying why, where that cannot be done),
+ * each serving a copy of the same seeded data, one system after the other. Each measured run makes a fixed number
  * of appends, so both contexts grow by the same count; the warm-up appends to a third
  * context. The server's own counters give the bytes each run wrote to storage (log frames
  * and compacted snapshots) beside its time.
@@ -431,7 +435,7 @@ export async function appendPhase(bench: Bench): Promise<void> {
   const largest = Math.max(...plan.pageSizes);
   const env = { COMPACT_LOG_RATIO: String(profile.appendCompactLogRatio) };
   const product = await startProduct(join(bench.tmp, 'append-data'), { env });
-  let syncUnderLock: ServerProcess | undefined;
+  const others = new Map<SystemName, ServerProcess>();
   try {
     const specs = [
       { key: 'append-small', messages: plan.smallAppendMessages },
@@ -446,9 +450,37 @@ export async function appendPhase(bench: Bench): Promise<void> {
       specs,
       'S5 dataset (product, through its API)',
     );
-    const copy = join(bench.tmp, 'append-data-sync-under-lock');
-    cpSync(join(bench.tmp, 'append-data'), copy, { recursive: true });
-    syncUnderLock = await startProduct(copy, { env: { ...env, ...SYNC_UNDER_LOCK_ENV } });
+    const copyOfData = (name: string) => {
+      const copy = join(bench.tmp, `append-data-${name}`);
+      cpSync(join(bench.tmp, 'append-data'), copy, { recursive: true });
+      return copy;
+    };
+    others.set(
+      SYNC_UNDER_LOCK,
+      await startProduct(copyOfData('sync-under-lock'), {
+        env: { ...env, ...SYNC_UNDER_LOCK_ENV },
+      }),
+    );
+    bench.log(`S5: building ${BEFORE_ISSUE_12} (commit ${BEFORE_ISSUE_12_COMMIT}) from git…`);
+    const old = buildCommit(BEFORE_ISSUE_12_COMMIT, join(bench.tmp, 'before-issue-12'));
+    const skip = (why: string) => {
+      const note = `S5: ${BEFORE_ISSUE_12} not run: ${why}`;
+      bench.log(note);
+      bench.results.notes.push(note);
+    };
+    if ('skipped' in old) skip(old.skipped);
+    else {
+      try {
+        const server = await startProduct(copyOfData('before-issue-12'), {
+          env,
+          main: old.main,
+          name: BEFORE_ISSUE_12,
+        });
+        others.set(BEFORE_ISSUE_12, server);
+      } catch (err) {
+        skip(`its build did not start: ${(err as Error).message.slice(0, 600)}`);
+      }
+    }
     const body = JSON.stringify(messageBody(2, plan.messageBytes));
     const warmup: LoadRequest = {
       method: 'POST',
@@ -460,12 +492,9 @@ export async function appendPhase(bench: Bench): Promise<void> {
       [`${fmt(largest)} messages`, 'append-large'],
     ] as const;
     // One round per system: a second one would start from contexts the first one grew.
-    // The order of the two systems alternates from one case to the next.
+    // The order of the systems alternates from one case to the next.
     const units = cases.flatMap(([caseName, key], i) => {
-      const systems: [SystemName, ServerProcess][] = [
-        ['product', product],
-        [SYNC_UNDER_LOCK, syncUnderLock!],
-      ];
+      const systems: [SystemName, ServerProcess][] = [['product', product], ...others];
       if (i % 2 === 1) systems.reverse();
       return systems.map(([system, server], order) => [
         {
@@ -485,7 +514,7 @@ export async function appendPhase(bench: Bench): Promise<void> {
     });
     await measureUnits(bench, units, 1);
   } finally {
-    await Promise.all([product.stop(), syncUnderLock?.stop()]);
+    await Promise.all([product.stop(), ...[...others.values()].map((s) => s.stop())]);
   }
 }
 

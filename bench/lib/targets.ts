@@ -181,8 +181,23 @@ export function evaluateTargets(results: BenchResults): TargetResult[] {
 
   const appends = results.runs.filter((r) => r.scenario === 'S5' && r.system === 'product');
   for (const run of appends) {
-    const today = findRun(results, 'S5', run.case, 'product-sync-under-lock')?.result.write?.rps;
     const mine = run.result.write?.rps;
+    // "Today's code" of the issue: the commit it was filed at, when the bench could build it.
+    const filedAt = findRun(results, 'S5', run.case, 'product-before-issue-12')?.result.write?.rps;
+    if (filedAt !== undefined) {
+      out.push(
+        target(
+          `S5-vs-before-issue-12 (${run.case})`,
+          'S5',
+          `appends/s to ${run.case}, ${run.connections} clients, fsync on: product ÷ product-before-issue-12 (commit a9894cd, the code when issue 12 was filed), same run`,
+          'atLeast',
+          2,
+          ratioOf(mine, filedAt),
+        ),
+      );
+    }
+    // The same product with group commit off: what sharing syncs alone is worth.
+    const today = findRun(results, 'S5', run.case, 'product-sync-under-lock')?.result.write?.rps;
     if (today === undefined) continue;
     out.push(
       target(

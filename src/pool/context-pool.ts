@@ -19,6 +19,16 @@ export interface WorkerMetricsInit {
   workCounters: SharedArrayBuffer | undefined;
 }
 
+/**
+ * Tasks piscina may hand one worker at a time. A worker still runs them one after another
+ * (every task is synchronous), but with a second one already in its port it goes straight
+ * on to it instead of sleeping in Atomics.wait until the main thread has read the reply and
+ * posted the next: under load that saves a sleep and a wake-up of both threads per task
+ * (measured on appends: less CPU per append, and fewer appends left for a `syncLog` task).
+ * Piscina gives a task to a worker that is busy only when none is idle.
+ */
+const TASKS_PER_WORKER = 2;
+
 const WORKER_ENTRY = new URL('../../workers/context-worker.js', import.meta.url);
 
 /**
@@ -50,6 +60,7 @@ export class ContextPool {
       maxQueue: options.maxQueue,
       idleTimeout: Number.POSITIVE_INFINITY,
       workerData,
+      concurrentTasksPerWorker: TASKS_PER_WORKER,
     });
     this.durable = new DurableWait(
       new SlotTable(init.slotTable),

@@ -17,8 +17,7 @@ import type { ContextSlot } from './context-slot.js';
  * is covered by the next sync: appends that arrive while a sync is in flight share one.
  *
  * Who syncs: an append that finds no sync in flight claims it and syncs in its own task
- * (one append alone costs what it did before: one write, one fdatasync), then syncs once
- * more if appends were written meanwhile (saving the main thread a dispatch). An append that
+ * (one append alone costs what it did before: one write, one fdatasync). An append that
  * finds one in flight returns at once, and the main thread holds its 201 until the slot's
  * published version reaches it (src/pool/durable-wait.ts): waiting with Atomics.waitAsync
  * on SYNC_EVENTS, and, when no sync is in flight (or the one in flight is stale: its

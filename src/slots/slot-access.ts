@@ -131,7 +131,7 @@ export class SlotAccess {
     this.pending = undefined;
     if (pending !== undefined) {
       try {
-        this.sync.syncAfterUnlock(at, pending);
+        this.sync.syncAfterUnlock(pending);
       } catch (err) {
         return this.fail(at, err);
       }
